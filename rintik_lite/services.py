@@ -1,0 +1,473 @@
+"""Use cases: each one transaction, the only place the domain meets the database.
+
+Writing: `record_messages` stores a batch of notification bodies (deduplicated), quarantines
+what cannot be read, and folds what they say into the ledger, all in one transaction. The
+caller acknowledges the messages only after it returns.
+
+Reading: `usage`, `entity_rows`, `quarantined` ... return plain dicts in the ledger's
+field names, shared by the CLI, the API and the TUI.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import peewee
+
+from rintik_lite.db import database, write_transaction
+from rintik_lite.errors import BadNotification, InvalidInput
+from rintik_lite.ledger import intervals, notifications
+from rintik_lite.ledger.intervals import LedgerState
+from rintik_lite.ledger.notifications import (
+    Observation,
+    ProjectSeen,
+    VolumeTypeSeen,
+    format_time,
+)
+from rintik_lite.models import Entity, Event, Interval, Project, Quarantine, VolumeType
+
+log = logging.getLogger(__name__)
+
+CHUNK = 200  # rows per multi-row INSERT / IN (...) list; well under SQLite's variable limit
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A message body as received, and where it came from (amqp, replay, api, import)."""
+
+    body: bytes | str
+    source: str = "amqp"
+
+
+@dataclass
+class BatchResult:
+    """What a batch did. `received == applied + ignored + duplicate + quarantined`."""
+
+    received: int = 0
+    applied: int = 0  # changed or confirmed the ledger, volume types or projects
+    ignored: int = 0  # stored; its event type changes nothing
+    duplicate: int = 0  # seen before (same message id, or same body)
+    quarantined: int = 0
+    by_type: Counter[tuple[str, str]] = field(default_factory=Counter)  # (event_type, outcome)
+
+    def add(self, other: BatchResult) -> None:
+        self.received += other.received
+        self.applied += other.applied
+        self.ignored += other.ignored
+        self.duplicate += other.duplicate
+        self.quarantined += other.quarantined
+        self.by_type.update(other.by_type)
+
+
+def _body_text(body: bytes | str) -> str:
+    if isinstance(body, bytes):
+        return body.decode("utf-8", errors="replace")
+    return body
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+# --- writing -------------------------------------------------------------------------------
+
+
+def record_messages(
+    messages: Sequence[Incoming], now: datetime, metadata_whitelist: Sequence[str] = ()
+) -> BatchResult:
+    """Store, deduplicate, quarantine and apply a batch in one transaction."""
+    with write_transaction():
+        return _record(messages, now, metadata_whitelist)
+
+
+def _record(
+    messages: Sequence[Incoming], now: datetime, metadata_whitelist: Sequence[str]
+) -> BatchResult:
+    result = BatchResult(received=len(messages))
+    quarantine_rows: list[dict[str, Any]] = []
+
+    def quarantine(message: Incoming, event_type: str | None, reason: str) -> None:
+        quarantine_rows.append(
+            {
+                "received_at": now,
+                "source": message.source,
+                "event_type": event_type,
+                "reason": reason[:2000],
+                "body": _body_text(message.body),
+            }
+        )
+        result.quarantined += 1
+        result.by_type[(event_type or "?", "quarantined")] += 1
+
+    # 1. Read each message (pure); what cannot be read goes to quarantine with its reason.
+    parsed: list[_Parsed] = []
+    for message in messages:
+        event_type: str | None = None
+        try:
+            notification = notifications.parse(message.body)
+            event_type = notification.event_type
+            change = notifications.observe(notification, metadata_whitelist)
+        except BadNotification as exc:
+            quarantine(message, event_type, str(exc))
+            continue
+        except Exception as exc:  # a bug must not lose the message: keep it with its reason
+            log.exception("cannot read a %s message", event_type or "notification")
+            quarantine(message, event_type, f"internal error: {exc!r}")
+            continue
+        key = notification.message_id or notifications.body_digest(message.body)
+        parsed.append(_Parsed(message, key, notification, change))
+
+    # 2. Deduplicate against the store and within the batch.
+    seen: set[str] = set()
+    for chunk in _chunks([p.key for p in parsed]):
+        seen.update(k for (k,) in Event.select(Event.key).where(Event.key.in_(chunk)).tuples())
+    fresh: list[_Parsed] = []
+    for p in parsed:
+        if p.key in seen:
+            result.duplicate += 1
+            result.by_type[(p.notification.event_type, "duplicate")] += 1
+        else:
+            seen.add(p.key)
+            fresh.append(p)
+
+    # 3. An id the ledger knows as another type of resource is refused, not merged.
+    ids = list({p.change.entity_id for p in fresh if isinstance(p.change, Observation)})
+    stored: dict[str, Entity] = {}
+    for chunk in _chunks(ids):
+        stored.update({e.entity_id: e for e in Entity.select().where(Entity.entity_id.in_(chunk))})
+    types = {entity_id: e.entity_type for entity_id, e in stored.items()}
+    accepted: list[_Parsed] = []
+    for p in fresh:
+        if isinstance(p.change, Observation):
+            known = types.setdefault(p.change.entity_id, p.change.entity_type)
+            if known != p.change.entity_type:
+                quarantine(
+                    p.message,
+                    p.notification.event_type,
+                    f"entity {p.change.entity_id} is a {known} in the ledger, "
+                    f"not a {p.change.entity_type}",
+                )
+                continue
+        accepted.append(p)
+
+    # 4. Store the events, then fold what they say into the ledger.
+    event_rows = [p.event_row(now) for p in accepted]
+    for chunk in _chunks(event_rows):
+        Event.insert_many(chunk).execute()
+    failed = _apply_observations(
+        [p.change for p in accepted if isinstance(p.change, Observation)], stored
+    )
+    for p in accepted:
+        event_type = p.notification.event_type
+        if isinstance(p.change, Observation) and p.change.entity_id in failed:
+            Event.delete().where(Event.key == p.key).execute()
+            quarantine(p.message, event_type, failed[p.change.entity_id])
+            continue
+        if p.change is None:
+            result.ignored += 1
+            result.by_type[(event_type, "ignored")] += 1
+            continue
+        if isinstance(p.change, VolumeTypeSeen):
+            _apply_volume_type(p.change)
+        elif isinstance(p.change, ProjectSeen):
+            _apply_project(p.change)
+        result.applied += 1
+        result.by_type[(event_type, "applied")] += 1
+    for chunk in _chunks(quarantine_rows):
+        Quarantine.insert_many(chunk).execute()
+    return result
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    message: Incoming
+    key: str
+    notification: notifications.Notification
+    change: Any
+
+    def event_row(self, now: datetime) -> dict[str, Any]:
+        n, change = self.notification, self.change
+        return {
+            "key": self.key,
+            "message_id": n.message_id,
+            "event_type": n.event_type[:255],
+            "publisher_id": (n.publisher_id or "")[:255] or None,
+            "source": self.message.source,
+            "event_time": change.time if change is not None else n.timestamp,
+            "received_at": now,
+            "body": _body_text(self.message.body),
+            "entity_id": change.entity_id if isinstance(change, Observation) else None,
+            "observation": change.to_json() if isinstance(change, Observation) else None,
+        }
+
+
+def _apply_volume_type(seen: VolumeTypeSeen) -> None:
+    row = VolumeType.get_or_none(VolumeType.type_id == seen.type_id)
+    if row is None:
+        VolumeType.create(type_id=seen.type_id, name=seen.name, updated_at=seen.time)
+    elif seen.time >= row.updated_at and (seen.time, seen.name) != (row.updated_at, row.name):
+        VolumeType.update(name=seen.name, updated_at=seen.time).where(
+            VolumeType.type_id == seen.type_id
+        ).execute()
+
+
+def _apply_project(seen: ProjectSeen) -> None:
+    row = Project.get_or_none(Project.project_id == seen.project_id)
+    if row is None:
+        row = Project(project_id=seen.project_id, updated_at=seen.time)
+        row._new = True
+    if seen.action == "created":
+        row.created_at = min(filter(None, [row.created_at, seen.time]))
+    if seen.action == "deleted":
+        row.deleted_at = max(filter(None, [row.deleted_at, seen.time]))
+    if seen.name and seen.time >= row.updated_at:
+        row.name = seen.name
+    row.updated_at = max(row.updated_at, seen.time)
+    row.save(force_insert=getattr(row, "_new", False))
+
+
+def _apply_observations(
+    observations: Sequence[Observation], stored: dict[str, Entity]
+) -> dict[str, str]:
+    """Fold observations into the ledger; return {entity_id: reason} for any that failed."""
+    by_entity: dict[str, list[Observation]] = {}
+    for obs in observations:
+        by_entity.setdefault(obs.entity_id, []).append(obs)
+    failed: dict[str, str] = {}
+    for entity_id, batch in by_entity.items():
+        row = stored.get(entity_id)
+        before = LedgerState.from_json(row.state) if row is not None else None
+        try:
+            state = _advance(before, batch)
+        except Exception as exc:  # a bug in the fold must not block the whole batch
+            log.exception("cannot apply events to %s", entity_id)
+            failed[entity_id] = f"internal error: {exc!r}"
+            continue
+        _save_state(state, before)
+    return failed
+
+
+def _advance(before: LedgerState | None, batch: Sequence[Observation]) -> LedgerState:
+    """The new state: in-order events extend the stored state; a late one re-folds all."""
+    ordered = sorted(batch, key=intervals.sort_key)
+    first = ordered[0]
+    if before is not None and intervals.sort_key(first) < before.last_key:
+        return _refold(before.entity_type, first.entity_id)
+    state = before or LedgerState(first.entity_type, first.entity_id)
+    for obs in ordered:
+        if intervals.sort_key(obs) != state.last_key:
+            state = intervals.step(state, obs)
+    return state
+
+
+def _refold(entity_type: str, entity_id: str) -> LedgerState:
+    rows = Event.select(Event.observation).where(
+        (Event.entity_id == entity_id) & Event.observation.is_null(False)
+    )
+    observations = [Observation.from_json(r.observation) for r in rows]
+    return intervals.fold(entity_type, entity_id, observations)
+
+
+def _save_state(state: LedgerState, before: LedgerState | None) -> None:
+    if before is not None and before.to_json() == state.to_json():
+        return
+    project = state.project_id
+    values = {
+        "entity_type": state.entity_type,
+        "project_id": project,
+        "deleted": state.deleted,
+        "last_key": state.last_key,
+        "state": state.to_json(),
+    }
+    if before is None:
+        Entity.insert(entity_id=state.entity_id, **values).execute()
+    else:
+        Entity.update(**values).where(Entity.entity_id == state.entity_id).execute()
+    if before is not None and before.rows == state.rows and before.project_id == project:
+        return
+    Interval.delete().where(Interval.entity_id == state.entity_id).execute()
+    if project is None or not state.rows:
+        return
+    Interval.insert_many(
+        [
+            {
+                "entity_id": state.entity_id,
+                "entity_type": state.entity_type,
+                "project_id": project,
+                "start": r.start,
+                "end": r.end,
+                "last_event": r.last_event,
+                "name": r.attrs.get("name"),
+                "attributes": {k: v for k, v in r.attrs.items() if k != "name"},
+            }
+            for r in state.rows
+        ]
+    ).execute()
+
+
+def rebuild_ledger() -> int:
+    """Re-fold every resource from the event store (after an upgrade that reads events
+    differently). Returns the number of resources."""
+    count = 0
+    with write_transaction():
+        entities = list(Entity.select(Entity.entity_id, Entity.entity_type, Entity.state))
+        for entity in entities:
+            before = LedgerState.from_json(entity.state)
+            _save_state(_refold(entity.entity_type, entity.entity_id), before)
+            count += 1
+    return count
+
+
+# --- quarantine ----------------------------------------------------------------------------
+
+
+def quarantined(limit: int | None = None) -> list[dict[str, Any]]:
+    query = Quarantine.select().order_by(Quarantine.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return [
+        {
+            "id": q.id,
+            "received_at": format_time(q.received_at),
+            "source": q.source,
+            "event_type": q.event_type,
+            "reason": q.reason,
+            "attempts": q.attempts,
+            "body": q.body,
+        }
+        for q in query
+    ]
+
+
+def retry_quarantined(now: datetime, metadata_whitelist: Sequence[str] = ()) -> BatchResult:
+    """Apply every quarantined message again; those that now apply leave the quarantine."""
+    total = BatchResult()
+    with write_transaction():
+        rows = list(Quarantine.select().order_by(Quarantine.id))
+        for row in rows:
+            result = _record([Incoming(row.body, row.source)], now, metadata_whitelist)
+            if result.quarantined:
+                # _record quarantined it again as a new row: keep the old row, count attempts.
+                Quarantine.delete().where(
+                    (Quarantine.id != row.id)
+                    & (Quarantine.body == row.body)
+                    & (Quarantine.received_at == now)
+                ).execute()
+                Quarantine.update(attempts=Quarantine.attempts + 1).where(
+                    Quarantine.id == row.id
+                ).execute()
+            else:
+                row.delete_instance()
+            total.add(result)
+    return total
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def volume_type_names() -> dict[str, str]:
+    return {t.type_id: t.name for t in VolumeType.select()}
+
+
+def interval_dict(row: Interval, type_names: dict[str, str] | None = None) -> dict[str, Any]:
+    """A ledger row in Almanach's field names, times in ISO 8601 UTC."""
+    a = row.attributes
+    doc: dict[str, Any] = {
+        "entity_id": row.entity_id,
+        "entity_type": row.entity_type,
+        "project_id": row.project_id,
+        "start": format_time(row.start),
+        "end": format_time(row.end) if row.end else None,
+        "last_event": format_time(row.last_event),
+        "name": row.name,
+    }
+    if row.entity_type == "instance":
+        doc.update(
+            {
+                "flavor": a.get("flavor"),
+                "flavor_id": a.get("flavor_id"),
+                "vcpus": a.get("vcpus"),
+                "memory_mb": a.get("memory_mb"),
+                "disk_gb": a.get("disk_gb"),
+                "image_id": a.get("image_id"),
+                "os": {
+                    "os_type": a.get("os_type"),
+                    "distro": a.get("os_distro"),
+                    "version": a.get("os_version"),
+                },
+                "metadata": a.get("metadata") or {},
+            }
+        )
+    elif row.entity_type == "volume":
+        type_id = a.get("volume_type_id")
+        names = type_names if type_names is not None else volume_type_names()
+        doc.update(
+            {
+                "volume_type": names.get(type_id, type_id) if type_id else None,
+                "volume_type_id": type_id,
+                "size": a.get("size"),
+                "attached_to": a.get("attached_to") or [],
+            }
+        )
+    elif row.entity_type == "snapshot":
+        doc.update({"size": a.get("size"), "volume_id": a.get("volume_id")})
+    elif row.entity_type == "image":
+        doc.update({"size": a.get("size"), "size_bytes": a.get("size_bytes")})
+    elif row.entity_type == "floating_ip":
+        doc.update({"address": a.get("address")})
+    return doc
+
+
+def usage(
+    project_id: str,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    entity_types: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
+    """The project's intervals overlapping [start, end), oldest first."""
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput("end must be after start")
+    query = Interval.select().where(Interval.project_id == project_id)
+    if end is not None:
+        query = query.where(Interval.start < end)
+    if start is not None:
+        query = query.where(Interval.end.is_null() | (Interval.end > start))
+    if entity_types:
+        query = query.where(Interval.entity_type.in_(list(entity_types)))
+    names = volume_type_names()
+    return [interval_dict(r, names) for r in query.order_by(Interval.start, Interval.entity_id)]
+
+
+def entity_rows(entity_id: str) -> list[dict[str, Any]]:
+    names = volume_type_names()
+    query = Interval.select().where(Interval.entity_id == entity_id).order_by(Interval.start)
+    return [interval_dict(r, names) for r in query]
+
+
+def counts() -> dict[str, int]:
+    return {
+        "all_entities": Entity.select().count(),
+        "active_entities": Interval.select(Interval.entity_id)
+        .where(Interval.end.is_null())
+        .distinct()
+        .count(),
+        "events": Event.select().count(),
+        "quarantined": Quarantine.select().count(),
+    }
+
+
+def last_event_time() -> datetime | None:
+    row = Event.select(peewee.fn.MAX(Event.received_at)).scalar()
+    if row is None:
+        return None
+    return Event.received_at.python_value(row)  # type: ignore[no-any-return]
+
+
+def ping() -> None:
+    database.execute_sql("SELECT 1")

@@ -1,0 +1,183 @@
+"""Shared fixtures: real SQLite files, the real PostgreSQL, the real RabbitMQ.
+
+The services are reached on loopback only. When one cannot be reached the test run fails
+(not skips): `tests/run.sh` starts them first.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import peewee
+import pytest
+from kombu import Connection, Exchange, Producer, Queue
+
+from rintik_lite import services
+from rintik_lite.db import close_database, database, open_database
+from rintik_lite.settings import Settings, defaults
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("RINTIK_CORPUS", ROOT.parent / "shared" / "notifications"))
+POSTGRES_URL = os.environ.get("RINTIK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BROKER_URL = os.environ.get("RINTIK_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
+
+
+def reset_postgres(url: str) -> None:
+    db = peewee.PostgresqlDatabase(None)
+    from playhouse.db_url import parse
+
+    db.init(**parse(url))
+    try:
+        db.connect()
+    except peewee.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at {url} cannot be reached ({exc}); run tests/run.sh")
+    db.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+    db.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database of each kind, migrated, bound to `rintik_lite.db.database`."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'rintik.db'}"
+    else:
+        url = POSTGRES_URL
+        reset_postgres(url)
+    open_database(url)
+    yield url
+    close_database()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> Iterator[str]:
+    url = f"sqlite:///{tmp_path / 'rintik.db'}"
+    open_database(url)
+    yield url
+    close_database()
+
+
+def settings_for(db_url: str, **changes: Any) -> Settings:
+    return defaults().replace(database__url=db_url, **changes)
+
+
+# --- notifications as oslo.messaging puts them on the wire ---------------------------------
+
+def corpus_files(pattern: str = "*/*.json") -> list[Path]:
+    if not CORPUS.is_dir():
+        pytest.fail(f"the notification corpus is missing at {CORPUS}")
+    return sorted(p for p in CORPUS.glob(pattern) if "raw_ref_form" not in p.parts)
+
+
+def load_corpus(relative: str) -> dict[str, Any]:
+    return json.loads((CORPUS / relative).read_text())
+
+
+def envelope(message: dict[str, Any]) -> str:
+    """The messagingv2 body: the message JSON-encoded as a string inside the envelope."""
+    return json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(message)})
+
+
+def notification(
+    event_type: str, payload: dict[str, Any], timestamp: str, *, message_id: str | None = None,
+    publisher_id: str = "compute.host-1", context: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """An inner message dict exactly as oslo.messaging's Notifier builds it."""
+    message = {
+        "message_id": message_id or str(uuid.uuid4()),
+        "publisher_id": publisher_id,
+        "event_type": event_type,
+        "priority": "INFO",
+        "payload": payload,
+        "timestamp": timestamp,
+        "_unique_id": uuid.uuid4().hex,
+    }
+    for key, value in (context or {}).items():
+        message[f"_context_{key}"] = value
+    return message
+
+
+def record(*bodies: str | bytes | dict[str, Any], now: datetime = NOW) -> services.BatchResult:
+    """Feed bodies (dicts are sent as envelopes) through the collector's code path."""
+    return services.record_messages(
+        [services.Incoming(envelope(b) if isinstance(b, dict) else b) for b in bodies], now
+    )
+
+
+class Broker:
+    """Our test's private exchanges on the real RabbitMQ, published to as oslo does."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.prefix = f"test-{uuid.uuid4().hex[:8]}"
+        self.connection = Connection(url, connect_timeout=5)
+        try:
+            self.connection.ensure_connection(max_retries=1)
+        except Exception as exc:
+            pytest.fail(f"RabbitMQ at {url} cannot be reached ({exc}); run tests/run.sh")
+        self.exchanges = {name: f"{self.prefix}-{name}" for name in
+                          ("nova", "openstack", "neutron", "glance", "keystone")}
+        self.queue = f"{self.prefix}.rintik"
+
+    def settings(self, db_url: str, **changes: Any) -> Settings:
+        return settings_for(
+            db_url, broker__url=self.url, broker__queue=self.queue,
+            broker__exchanges=list(self.exchanges.values()), broker__batch_seconds=0.1,
+            **changes,
+        )
+
+    def publish(self, service: str, message: dict[str, Any], *, v2: bool = True,
+                topic: str = "notifications") -> None:
+        """basic.publish as impl_rabbit's notify_send does it: topic exchange, not durable,
+        routing key `<topic>.<priority>`, JSON body (the envelope for messagingv2),
+        content type application/json, persistent."""
+        exchange = Exchange(self.exchanges[service], type="topic", durable=False,
+                            auto_delete=False)
+        body = envelope(message) if v2 else json.dumps(message)
+        with self.connection.channel() as channel:
+            Producer(channel).publish(
+                body, exchange=exchange, declare=[exchange],
+                routing_key=f"{topic}.{message.get('priority', 'INFO').lower()}",
+                content_type="application/json", content_encoding="utf-8",
+                delivery_mode=2,
+            )
+
+    def queue_depth(self) -> int:
+        with self.connection.channel() as channel:
+            declared = Queue(self.queue, durable=True, channel=channel).queue_declare(passive=True)
+            return int(declared.message_count)
+
+    def close(self) -> None:
+        with self.connection.channel() as channel:
+            try:
+                channel.queue_delete(self.queue)
+            except Exception:  # the test may never have declared it
+                pass
+        with self.connection.channel() as channel:
+            for name in self.exchanges.values():
+                try:
+                    channel.exchange_delete(name)
+                except Exception:
+                    pass
+        self.connection.release()
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    b = Broker(BROKER_URL)
+    yield b
+    b.close()
+
+
+def ledger_rows(project_id: str) -> list[dict[str, Any]]:
+    return services.usage(project_id)
+
+
+__all__ = ["NOW", "database"]
