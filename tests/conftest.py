@@ -127,11 +127,11 @@ class Broker:
         self.queue = f"{self.prefix}.rintik"
 
     def settings(self, db_url: str, **changes: Any) -> Settings:
-        return settings_for(
-            db_url, broker__url=self.url, broker__queue=self.queue,
-            broker__exchanges=list(self.exchanges.values()), broker__batch_seconds=0.1,
-            **changes,
-        )
+        values: dict[str, Any] = {
+            "broker__url": self.url, "broker__queue": self.queue,
+            "broker__exchanges": list(self.exchanges.values()), "broker__batch_seconds": 0.1,
+        }
+        return settings_for(db_url, **{**values, **changes})
 
     def publish(self, service: str, message: dict[str, Any], *, v2: bool = True,
                 topic: str = "notifications") -> None:

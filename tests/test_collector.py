@@ -1,0 +1,197 @@
+"""The collector against the real RabbitMQ: published exactly as oslo.messaging does."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+import pytest
+from kombu import Connection, Exchange
+
+from rintik_lite import services
+from rintik_lite.collector import Collector, declare_queue
+from rintik_lite.db import sqlite_path
+from rintik_lite.ledger.notifications import format_time
+from rintik_lite.models import Event
+from tests.conftest import Broker
+from tests.test_services import P1, instance, iso, volume
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 20.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@contextmanager
+def running(collector: Collector) -> Iterator[threading.Event]:
+    stop = threading.Event()
+    thread = threading.Thread(target=collector.run, args=(stop,), daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: collector.status.connected)
+        yield stop
+    finally:
+        stop.set()
+        thread.join(10)
+        assert not thread.is_alive(), "collector did not stop"
+
+
+def test_envelope_and_flat_messages_become_the_ledger(broker: Broker, db_url: str) -> None:
+    collector = Collector(broker.settings(db_url))
+    with running(collector):
+        broker.publish("nova", instance("create.end", 0))
+        broker.publish("openstack", volume("create.end", 1), v2=False)  # the 1.0 flat form
+        broker.publish("openstack", volume("attach.end", 2, attached=["i-1"]))
+        broker.publish("nova", instance("delete.end", 5, deleted=5))
+        wait_for(lambda: collector.status.totals.applied == 4)
+    assert [(r["entity_id"], r["start"], r["end"]) for r in services.usage(P1)] == [
+        ("i-1", iso(0), iso(5)), ("v-1", iso(0), iso(2)), ("v-1", iso(2), None),
+    ]
+    assert broker.queue_depth() == 0  # all acknowledged, after the commit
+
+
+def test_redelivered_and_bad_messages(broker: Broker, db_url: str) -> None:
+    collector = Collector(broker.settings(db_url))
+    message = instance("create.end", 0)
+    with running(collector):
+        broker.publish("nova", message)
+        broker.publish("nova", message)  # a redelivery or a duplicate publish
+        with broker.connection.channel() as channel:
+            exchange = Exchange(broker.exchanges["glance"], type="topic", durable=False)
+            from kombu import Producer
+
+            Producer(channel).publish("not json at all", exchange=exchange, declare=[exchange],
+                                      routing_key="notifications.info",
+                                      content_type="application/json")
+        wait_for(lambda: collector.status.totals.received == 3)
+    totals = collector.status.totals
+    assert (totals.applied, totals.duplicate, totals.quarantined) == (1, 1, 1)
+    assert services.quarantined()[0]["body"] == "not json at all"
+    assert broker.queue_depth() == 0
+
+
+def test_nothing_is_acknowledged_before_it_is_committed(broker: Broker, sqlite_url: str) -> None:
+    """Another process holds the SQLite write lock: the batch cannot commit, so it is held
+    unacknowledged and retried; once the lock is released it commits, then is acked."""
+    collector = Collector(broker.settings(sqlite_url, database__busy_timeout_ms=50))
+    path = sqlite_path(sqlite_url)
+    assert path is not None
+    locker = sqlite3.connect(path, isolation_level=None)
+    with running(collector):
+        locker.execute("BEGIN IMMEDIATE")
+        broker.publish("nova", instance("create.end", 0))
+        wait_for(lambda: collector.status.database_error is not None)
+        assert "locked" in (collector.status.database_error or "")
+        assert Event.select().count() == 0
+        assert collector.status.pending == 1
+        assert collector.status.totals.received == 0
+        locker.execute("ROLLBACK")
+        wait_for(lambda: collector.status.totals.applied == 1)
+    locker.close()
+    assert collector.status.database_error is None
+    assert Event.select().count() == 1
+    assert broker.queue_depth() == 0
+
+
+def test_unacknowledged_messages_are_redelivered_after_a_stop(broker: Broker, db_url: str) -> None:
+    settings = broker.settings(db_url)
+    with Connection(broker.url) as conn:
+        declare_queue(conn.channel(), settings)
+    for hours in range(5):
+        broker.publish("nova", instance("update", hours))
+    # A consumer that dies holding the batch (no commit): the broker keeps every message.
+    with Connection(broker.url) as conn:
+        queue = declare_queue(conn.channel(), settings)
+        held = [queue(conn.channel()).get(no_ack=False) for _ in range(5)]
+        assert all(m is not None for m in held)
+    wait_for(lambda: broker.queue_depth() == 5)
+    collector = Collector(settings)
+    with running(collector):
+        wait_for(lambda: collector.status.totals.applied == 5)
+    assert Event.select().count() == 5
+    assert broker.queue_depth() == 0
+
+
+def test_declares_exchanges_as_oslo_does_and_clash_is_reported(broker: Broker, db_url: str) -> None:
+    # oslo declares non-durable topic exchanges; declaring ours durable would clash.
+    broker.publish("nova", instance("create.end", 0))
+    collector = Collector(broker.settings(db_url, broker__durable_exchanges=True,
+                                          broker__reconnect_max_seconds=0.2))
+    stop = threading.Event()
+    thread = threading.Thread(target=collector.run, args=(stop,), daemon=True)
+    thread.start()
+    wait_for(lambda: collector.status.broker_error is not None)
+    stop.set()
+    thread.join(10)
+    assert "PRECONDITION_FAILED" in (collector.status.broker_error or "")
+    assert "durable" in (collector.status.broker_error or "")
+
+
+def test_oslo_messaging_notifier_end_to_end(broker: Broker, db_url: str) -> None:
+    """oslo.messaging's own Notifier (messagingv2, rabbit driver) publishes; we bill."""
+    oslo_messaging = pytest.importorskip("oslo_messaging", reason="test extra not installed")
+    from oslo_config import cfg
+
+    collector = Collector(broker.settings(db_url))
+    url = broker.url.replace("amqp://", "rabbit://").rstrip("/") + "/"
+    notifiers = {}
+    transports = []
+    for service in ("nova", "openstack"):
+        oslo_messaging.set_transport_defaults(control_exchange=broker.exchanges[service])
+        conf = cfg.ConfigOpts()
+        conf([])
+        transport = oslo_messaging.get_notification_transport(conf, url=url)
+        transports.append(transport)
+        notifiers[service] = oslo_messaging.Notifier(
+            transport, publisher_id=f"{service}.host-1", driver="messagingv2",
+            topics=["notifications"])
+    started = format_time(datetime.now(UTC))
+    try:
+        with running(collector):
+            for service, message in [
+                ("nova", instance("create.end", 0)),
+                ("openstack", volume("create.end", 1)),
+                ("nova", instance("resize.confirm.end", 3, flavor="m1.large", launched=3)),
+                ("openstack", volume("attach.end", 4, attached=["i-1"])),
+                ("openstack", volume("resize.end", 6, size=20, attached=["i-1"])),
+                ("nova", instance("delete.end", 8, flavor="m1.large", launched=3, deleted=8)),
+            ]:
+                notifiers[service].info({}, message["event_type"], message["payload"])
+            wait_for(lambda: collector.status.totals.applied == 6)
+    finally:
+        for transport in transports:
+            transport.cleanup()
+        oslo_messaging.set_transport_defaults(control_exchange="openstack")
+        _purge_oslo_default_queue(broker)
+    # Instance times come from the payload (launched_at, deleted_at); cinder's attach and
+    # resize carry none, so theirs is the timestamp the Notifier stamped when it sent them.
+    stamped = {e.event_type: format_time(e.event_time) for e in Event.select()}
+    attach, resize = stamped["volume.attach.end"], stamped["volume.resize.end"]
+    assert started <= attach < resize <= format_time(datetime.now(UTC))
+    rows = services.usage(P1)
+    assert [(r["entity_id"], r["start"], r["end"], r.get("flavor") or r.get("size"))
+            for r in rows] == [
+        ("i-1", iso(0), iso(3), "m1.small"),
+        ("v-1", iso(0), attach, 10),
+        ("i-1", iso(3), iso(8), "m1.large"),
+        ("v-1", attach, resize, 10),
+        ("v-1", resize, None, 20),
+    ]
+    assert all(e.message_id for e in Event.select())
+
+
+def _purge_oslo_default_queue(broker: Broker) -> None:
+    """oslo's publisher binds a `notifications.info` queue to each exchange it uses; our
+    exchanges are deleted after the test, so empty what it routed there."""
+    with broker.connection.channel() as channel:
+        try:
+            channel.queue_purge("notifications.info")
+        except Exception:
+            pass
