@@ -1,0 +1,312 @@
+"""The `rintik-lite` command: thin commands that load settings and call one service each.
+
+Every command takes `--config PATH` (or `$RINTIK_CONFIG`). Any error rintik-lite raises on
+purpose prints one line on stderr and exits with code 2; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import logging.config
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rintik_lite import __version__, services
+from rintik_lite.db import close_database, open_database, upgrade
+from rintik_lite.errors import InvalidInput, RintikError
+from rintik_lite.ledger.notifications import parse_time
+from rintik_lite.settings import Settings, load
+
+app = typer.Typer(
+    help="Usage metering and billing for OpenStack clouds.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+events_app = typer.Typer(help="The event store and its quarantine.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
+app.add_typer(events_app, name="events")
+app.add_typer(db_app, name="db")
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Settings file (TOML). Default: $RINTIK_CONFIG, "
+                 "else the embedded defaults.", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def settings_from(config: Path | None) -> Settings:
+    try:
+        return load(config)
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+
+
+def open_db(settings: Settings) -> None:
+    try:
+        open_database(settings["database.url"], settings["database.busy_timeout_ms"])
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+
+
+def setup_logging(settings: Settings, logging_file: Path | None) -> None:
+    if logging_file is not None:
+        try:
+            logging.config.fileConfig(logging_file, disable_existing_loggers=False)
+        except Exception as exc:
+            raise fail(f"cannot use logging configuration {logging_file}: {exc}") from None
+        return
+    logging.basicConfig(
+        level=settings["log.level"],
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def parse_when(value: str | None, option: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise fail(f"{option}: {value!r} is not an ISO 8601 date and time") from None
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"rintik-lite {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback,
+                                          is_eager=True, help="Print the version.")] = False,
+) -> None:
+    """Usage metering and billing for OpenStack clouds."""
+
+
+@app.command()
+def run(
+    config: ConfigOption = None,
+    logging_file: Annotated[Path | None, typer.Option(
+        "--logging", help="A Python logging configuration file (fileConfig format).")] = None,
+) -> None:
+    """Run the collector (and the API and scheduler) until SIGINT or SIGTERM.
+
+    Example: rintik-lite run --config /etc/rintik/rintik.toml
+    """
+    from rintik_lite import runtime
+
+    settings = settings_from(config)
+    setup_logging(settings, logging_file)
+    open_db(settings)
+    close_database()  # each thread opens its own connection
+    runtime.run(settings)
+
+
+def _notification_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.suffix in (".json", ".jsonl")))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise fail(f"{path} does not exist")
+    return files
+
+
+def _bodies(files: list[Path]) -> Iterator[tuple[Path, bytes]]:
+    """One body per .json file; one per line in .jsonl files."""
+    for file in files:
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            raise fail(f"cannot read {file}: {exc.strerror}") from None
+        if file.suffix == ".jsonl":
+            for line in data.splitlines():
+                if line.strip():
+                    yield file, line
+        else:
+            yield file, data
+
+
+@app.command()
+def replay(
+    paths: Annotated[list[Path], typer.Argument(help="Notification files or folders.")],
+    config: ConfigOption = None,
+    batch: Annotated[int, typer.Option(help="Messages per transaction.", min=1)] = 500,
+    json_output: JsonOption = False,
+) -> None:
+    """Ingest notification files through the collector's code path.
+
+    Each .json file holds one notification (the oslo.messaging envelope, the flat form, or
+    the listener form); each line of a .jsonl file holds one. Folders are read recursively.
+
+    Example: rintik-lite replay ./captured/ one-more.json
+    """
+    from rich.progress import Progress
+
+    settings = settings_from(config)
+    open_db(settings)
+    files = _notification_files(paths)
+    total = services.BatchResult()
+    pending: list[services.Incoming] = []
+    whitelist = settings["ledger.metadata_whitelist"]
+
+    def flush() -> None:
+        total.add(services.record_messages(pending, datetime.now(UTC), whitelist))
+        pending.clear()
+
+    with Progress(transient=True, disable=json_output or not sys.stderr.isatty()) as progress:
+        task = progress.add_task("replaying", total=len(files))
+        last_file: Path | None = None
+        for file, body in _bodies(files):
+            if file != last_file:
+                if last_file is not None:
+                    progress.advance(task)
+                last_file = file
+            pending.append(services.Incoming(body, "replay"))
+            if len(pending) >= batch:
+                flush()
+        if pending:
+            flush()
+        progress.update(task, completed=len(files))
+    summary = {"received": total.received, "applied": total.applied, "ignored": total.ignored,
+               "duplicate": total.duplicate, "quarantined": total.quarantined}
+    if json_output:
+        typer.echo(json.dumps(summary))
+    else:
+        typer.echo(", ".join(f"{v} {k}" for k, v in summary.items()))
+
+
+@app.command()
+def usage(
+    project: Annotated[str, typer.Option("--project", help="Project (tenant) id.")],
+    start: Annotated[str | None, typer.Option(help="Window start, ISO 8601 (UTC if no zone).")]
+    = None,
+    end: Annotated[str | None, typer.Option(help="Window end, ISO 8601.")] = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Print the project's intervals that overlap the window.
+
+    Example: rintik-lite usage --project 7c15... --start 2026-11-01 --json
+    """
+    settings = settings_from(config)
+    window = parse_when(start, "--start"), parse_when(end, "--end")
+    open_db(settings)
+    try:
+        rows = services.usage(project, *window)
+    except InvalidInput as exc:
+        raise fail(str(exc)) from None
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    _table(rows, ["entity_type", "entity_id", "name", "start", "end", "detail"], _detail)
+
+
+def _detail(row: dict[str, Any]) -> str:
+    kind = row["entity_type"]
+    if kind == "instance":
+        return str(row.get("flavor") or row.get("flavor_id") or "")
+    if kind == "volume":
+        attached = ",".join(row["attached_to"])
+        return f"{row['size']} GB {row['volume_type'] or ''}" + (f" on {attached}" if attached else "")
+    if kind in ("snapshot", "image"):
+        return f"{row.get('size')} GB"
+    if kind == "floating_ip":
+        return str(row.get("address") or "")
+    return ""
+
+
+def _table(rows: list[dict[str, Any]], columns: list[str], detail: Any = None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns, box=None, pad_edge=False)
+    for row in rows:
+        values = [detail(row) if c == "detail" and detail else row.get(c) for c in columns]
+        table.add_row(*["" if v is None else str(v) for v in values])
+    Console().print(table)
+    if not rows:
+        typer.echo("(none)")
+
+
+@events_app.command("failed")
+def events_failed(config: ConfigOption = None, json_output: JsonOption = False) -> None:
+    """List quarantined messages and why they could not be applied.
+
+    Example: rintik-lite events failed --json
+    """
+    settings = settings_from(config)
+    open_db(settings)
+    rows = services.quarantined()
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    _table(rows, ["id", "received_at", "event_type", "attempts", "reason"])
+
+
+@events_app.command("retry")
+def events_retry(config: ConfigOption = None) -> None:
+    """Apply the quarantined messages again (after a fix); those that apply leave it.
+
+    Example: rintik-lite events retry
+    """
+    settings = settings_from(config)
+    open_db(settings)
+    result = services.retry_quarantined(datetime.now(UTC), settings["ledger.metadata_whitelist"])
+    typer.echo(f"{result.received} retried: {result.applied + result.ignored} applied, "
+               f"{result.duplicate} duplicate, {result.quarantined} still quarantined")
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOption = None) -> None:
+    """Apply the schema migrations this database lacks (`run` does it at start-up too).
+
+    Example: rintik-lite db upgrade --config /etc/rintik/rintik.toml
+    """
+    settings = settings_from(config)
+    try:
+        open_database(settings["database.url"], settings["database.busy_timeout_ms"],
+                      migrate=False)
+        before, after = upgrade()
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+    if before == after:
+        typer.echo(f"schema is up to date (version {after})")
+    else:
+        typer.echo(f"schema upgraded from version {before} to {after}")
+
+
+@db_app.command("rebuild-ledger")
+def db_rebuild_ledger(config: ConfigOption = None) -> None:
+    """Re-derive every resource's intervals from the stored events.
+
+    Example: rintik-lite db rebuild-ledger
+    """
+    settings = settings_from(config)
+    open_db(settings)
+    typer.echo(f"{services.rebuild_ledger()} resources rebuilt")
+
+
+def main() -> None:
+    try:
+        app()
+    except RintikError as exc:  # a service raised past a command: still one line, exit 2
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
