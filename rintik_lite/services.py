@@ -207,6 +207,26 @@ class _Parsed:
         }
 
 
+def record_api_message(message: dict[str, Any], now: datetime) -> BatchResult:
+    """Apply one notification-shaped message that a user sent through the API.
+
+    It goes through exactly the ledger code that bus notifications go through, stored with
+    source "api". Unlike the bus, a bad message is refused (InvalidInput, for a 400) rather
+    than quarantined: the caller is there to read the reason.
+    """
+    body = json.dumps(message, sort_keys=True, default=str)
+    try:
+        notifications.observe(notifications.parse(body))
+    except BadNotification as exc:
+        raise InvalidInput(str(exc)) from None
+    with write_transaction():
+        result = _record([Incoming(body, "api")], now, ())
+        if result.quarantined:
+            reason = Quarantine.select().order_by(Quarantine.id.desc()).first()
+            raise InvalidInput(reason.reason if reason else "refused")
+    return result
+
+
 def _apply_volume_type(seen: VolumeTypeSeen) -> None:
     row = VolumeType.get_or_none(VolumeType.type_id == seen.type_id)
     if row is None:

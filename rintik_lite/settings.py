@@ -29,7 +29,7 @@ class Setting:
     section: str
     key: str
     default: Any
-    type: str  # str | int | float | bool | list | decimal
+    type: str  # str | int | float | bool | list | decimal | hhmm
     help: str
     choices: tuple[str, ...] = ()
     secret: bool = False
@@ -139,6 +139,77 @@ SETTINGS: tuple[Setting, ...] = (
         "The shared token accepted by the `private_key` strategy.",
         secret=True,
     ),
+    Setting("api", "threads", 8, "int", "Worker threads of the API's WSGI server."),
+    Setting(
+        "api",
+        "max_body_bytes",
+        1048576,
+        "int",
+        "Largest request body accepted; a larger one gets 413.",
+    ),
+    Setting(
+        "keystone",
+        "auth_url",
+        "",
+        "str",
+        "Keystone v3 URL (e.g. `http://127.0.0.1:5000/v3`). Empty: Keystone is not used.",
+    ),
+    Setting("keystone", "username", "", "str", "Service user that validates tokens."),
+    Setting("keystone", "password", "", "str", "Password of the service user.", secret=True),
+    Setting("keystone", "project_name", "service", "str", "Project of the service user."),
+    Setting("keystone", "user_domain_name", "Default", "str", "Domain of the service user."),
+    Setting(
+        "keystone", "project_domain_name", "Default", "str", "Domain of the service user's project."
+    ),
+    Setting(
+        "keystone",
+        "roles",
+        ["admin"],
+        "list",
+        "A Keystone token is accepted only if it carries one of these roles.",
+    ),
+    Setting(
+        "keystone",
+        "cache_seconds",
+        300,
+        "int",
+        "How long a validated token (and a looked-up project name) is trusted before "
+        "asking Keystone again; never past the token's expiry.",
+    ),
+    Setting("billing", "currency", "USD", "str", "Currency of prices and invoices (ISO 4217)."),
+    Setting(
+        "billing",
+        "rounding",
+        "hour_ceil",
+        "str",
+        "`hour_ceil`: each line bills whole hours, rounded up; `exact`: seconds / 3600.",
+        choices=("hour_ceil", "exact"),
+    ),
+    Setting(
+        "billing",
+        "decimal_places",
+        2,
+        "int",
+        "Minor unit of the currency: lines and tax round half-up to this many places.",
+    ),
+    Setting("billing", "tax_percent", "0", "decimal", "Tax rate, in percent of the subtotal."),
+    Setting("billing", "company_name", "", "str", "Printed at the top of HTML invoices."),
+    Setting("billing", "company_address", "", "str", "Printed under the company name."),
+    Setting(
+        "scheduler",
+        "enabled",
+        True,
+        "bool",
+        "Close ended months from `rintik-lite run` (turn off if a systemd timer runs "
+        "`rintik-lite invoice close` instead).",
+    ),
+    Setting(
+        "scheduler",
+        "close_at",
+        "00:01",
+        "hhmm",
+        "UTC time of day, on the 1st of the month, at which the ended month is closed.",
+    ),
     Setting(
         "ledger",
         "metadata_whitelist",
@@ -194,6 +265,19 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
             result = Decimal(str(value))
             if not result.is_finite():
                 raise ValueError
+        elif setting.type == "hhmm":
+            if not isinstance(value, str):
+                raise TypeError
+            hours, _, minutes = value.partition(":")
+            if not (
+                hours.isdigit()
+                and minutes.isdigit()
+                and len(minutes) == 2
+                and int(hours) < 24
+                and int(minutes) < 60
+            ):
+                raise ValueError
+            result = value
         elif setting.type == "bool":
             if from_env:
                 lowered = value.strip().lower()
@@ -213,6 +297,7 @@ def _coerce(setting: Setting, value: Any, origin: str) -> Any:
             raise AssertionError(setting.type)
     except (TypeError, ValueError, InvalidOperation):
         expected = {
+            "hhmm": "a time of day HH:MM",
             "list": "a list of strings",
             "decimal": "a decimal number",
             "int": "a non-negative integer",
@@ -262,7 +347,7 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
     Raises SettingsError naming the key at fault.
     """
     env = os.environ if environ is None else environ
-    values = {s.name: s.default for s in SETTINGS}
+    values = {s.name: _coerce(s, s.default, "default") for s in SETTINGS}
     source: Path | None = None
     if path is None and env.get("RINTIK_CONFIG"):
         path = env["RINTIK_CONFIG"]
@@ -296,4 +381,4 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
 
 def defaults() -> Settings:
     """The embedded defaults, ignoring file and environment."""
-    return Settings({s.name: s.default for s in SETTINGS})
+    return Settings({s.name: _coerce(s, s.default, "default") for s in SETTINGS})
