@@ -36,8 +36,12 @@ app.add_typer(db_app, name="db")
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", "-c", help="Settings file (TOML). Default: $RINTIK_CONFIG, "
-                 "else the embedded defaults.", show_default=False),
+    typer.Option(
+        "--config",
+        "-c",
+        help="Settings file (TOML). Default: $RINTIK_CONFIG, else the embedded defaults.",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -92,8 +96,12 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    version: Annotated[bool, typer.Option("--version", callback=version_callback,
-                                          is_eager=True, help="Print the version.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=version_callback, is_eager=True, help="Print the version."
+        ),
+    ] = False,
 ) -> None:
     """Usage metering and billing for OpenStack clouds."""
 
@@ -101,8 +109,10 @@ def main_callback(
 @app.command()
 def run(
     config: ConfigOption = None,
-    logging_file: Annotated[Path | None, typer.Option(
-        "--logging", help="A Python logging configuration file (fileConfig format).")] = None,
+    logging_file: Annotated[
+        Path | None,
+        typer.Option("--logging", help="A Python logging configuration file (fileConfig format)."),
+    ] = None,
 ) -> None:
     """Run the collector (and the API and scheduler) until SIGINT or SIGTERM.
 
@@ -185,8 +195,13 @@ def replay(
         if pending:
             flush()
         progress.update(task, completed=len(files))
-    summary = {"received": total.received, "applied": total.applied, "ignored": total.ignored,
-               "duplicate": total.duplicate, "quarantined": total.quarantined}
+    summary = {
+        "received": total.received,
+        "applied": total.applied,
+        "ignored": total.ignored,
+        "duplicate": total.duplicate,
+        "quarantined": total.quarantined,
+    }
     if json_output:
         typer.echo(json.dumps(summary))
     else:
@@ -196,8 +211,9 @@ def replay(
 @app.command()
 def usage(
     project: Annotated[str, typer.Option("--project", help="Project (tenant) id.")],
-    start: Annotated[str | None, typer.Option(help="Window start, ISO 8601 (UTC if no zone).")]
-    = None,
+    start: Annotated[
+        str | None, typer.Option(help="Window start, ISO 8601 (UTC if no zone).")
+    ] = None,
     end: Annotated[str | None, typer.Option(help="Window end, ISO 8601.")] = None,
     config: ConfigOption = None,
     json_output: JsonOption = False,
@@ -225,7 +241,9 @@ def _detail(row: dict[str, Any]) -> str:
         return str(row.get("flavor") or row.get("flavor_id") or "")
     if kind == "volume":
         attached = ",".join(row["attached_to"])
-        return f"{row['size']} GB {row['volume_type'] or ''}" + (f" on {attached}" if attached else "")
+        return f"{row['size']} GB {row['volume_type'] or ''}" + (
+            f" on {attached}" if attached else ""
+        )
     if kind in ("snapshot", "image"):
         return f"{row.get('size')} GB"
     if kind == "floating_ip":
@@ -270,8 +288,10 @@ def events_retry(config: ConfigOption = None) -> None:
     settings = settings_from(config)
     open_db(settings)
     result = services.retry_quarantined(datetime.now(UTC), settings["ledger.metadata_whitelist"])
-    typer.echo(f"{result.received} retried: {result.applied + result.ignored} applied, "
-               f"{result.duplicate} duplicate, {result.quarantined} still quarantined")
+    typer.echo(
+        f"{result.received} retried: {result.applied + result.ignored} applied, "
+        f"{result.duplicate} duplicate, {result.quarantined} still quarantined"
+    )
 
 
 @db_app.command("upgrade")
@@ -282,8 +302,7 @@ def db_upgrade(config: ConfigOption = None) -> None:
     """
     settings = settings_from(config)
     try:
-        open_database(settings["database.url"], settings["database.busy_timeout_ms"],
-                      migrate=False)
+        open_database(settings["database.url"], settings["database.busy_timeout_ms"], migrate=False)
         before, after = upgrade()
     except RintikError as exc:
         raise fail(str(exc)) from None

@@ -36,8 +36,12 @@ log = logging.getLogger(__name__)
 
 # Errors after which the same batch may well commit later: a lock, a read-only or full disk, a
 # lost PostgreSQL connection, or a competing consumer that stored the same event first.
-DB_ERRORS = (peewee.OperationalError, peewee.InterfaceError, peewee.InternalError,
-             peewee.IntegrityError)
+DB_ERRORS = (
+    peewee.OperationalError,
+    peewee.InterfaceError,
+    peewee.InternalError,
+    peewee.IntegrityError,
+)
 
 
 def utcnow() -> datetime:
@@ -60,13 +64,15 @@ class CollectorStatus:
 def declare_queue(channel: Any, settings: Settings) -> Queue:
     """Declare our queue and bind it to every exchange x `<topic>.info`."""
     exchanges = [
-        Exchange(name, type="topic", durable=settings["broker.durable_exchanges"],
-                 auto_delete=False)
+        Exchange(
+            name, type="topic", durable=settings["broker.durable_exchanges"], auto_delete=False
+        )
         for name in settings["broker.exchanges"]
     ]
     bindings = [
         binding(exchange, routing_key=f"{topic}.info")
-        for exchange in exchanges for topic in settings["broker.topics"]
+        for exchange in exchanges
+        for topic in settings["broker.topics"]
     ]
     queue = Queue(settings["broker.queue"], bindings=bindings, durable=True, auto_delete=False)
     queue(channel).declare()
@@ -105,11 +111,16 @@ class Collector:
                     self._batch.clear()  # unacknowledged: the broker redelivers them
                     self.status.connected = False
                     self.status.broker_error = f"{type(exc).__name__}: {exc}"
-                    log.warning("broker %s: %s; retrying in %.0f s",
-                                redact_url(self.settings["broker.url"]),
-                                self.status.broker_error, self._backoff)
+                    log.warning(
+                        "broker %s: %s; retrying in %.0f s",
+                        redact_url(self.settings["broker.url"]),
+                        self.status.broker_error,
+                        self._backoff,
+                    )
                     stop.wait(self._backoff)
-                    self._backoff = min(self._backoff * 2, self.settings["broker.reconnect_max_seconds"])
+                    self._backoff = min(
+                        self._backoff * 2, self.settings["broker.reconnect_max_seconds"]
+                    )
         finally:
             self.status.connected = False
             close_database()
@@ -120,8 +131,13 @@ class Collector:
             channel = conn.channel()
             queue = declare_queue(channel, self.settings)
             prefetch = max(1, self.settings["broker.batch_size"]) * 2
-            consumer = Consumer(channel, queues=[queue], on_message=self._on_message,
-                                prefetch_count=prefetch, accept=None)
+            consumer = Consumer(
+                channel,
+                queues=[queue],
+                on_message=self._on_message,
+                prefetch_count=prefetch,
+                accept=None,
+            )
             with consumer:
                 self.status.connected = True
                 self.status.broker_error = None
@@ -169,12 +185,17 @@ class Collector:
         while True:
             try:
                 result = services.record_messages(
-                    incoming, self.clock(), self.settings["ledger.metadata_whitelist"])
+                    incoming, self.clock(), self.settings["ledger.metadata_whitelist"]
+                )
                 break
             except DB_ERRORS as exc:
                 self.status.database_error = f"{type(exc).__name__}: {exc}"
-                log.error("cannot commit %d messages: %s; not acknowledged, retrying in %.1f s",
-                          len(incoming), self.status.database_error, backoff)
+                log.error(
+                    "cannot commit %d messages: %s; not acknowledged, retrying in %.1f s",
+                    len(incoming),
+                    self.status.database_error,
+                    backoff,
+                )
                 close_database()  # reconnect on the next attempt
                 if stop.wait(backoff):
                     self._batch.clear()  # unacknowledged: the broker will redeliver them
@@ -187,9 +208,14 @@ class Collector:
         self.status.database_error = None
         self.status.last_commit_at = self.clock()
         self.status.totals.add(result)
-        log.info("batch: %d received, %d applied, %d ignored, %d duplicate, %d quarantined",
-                 result.received, result.applied, result.ignored, result.duplicate,
-                 result.quarantined)
+        log.info(
+            "batch: %d received, %d applied, %d ignored, %d duplicate, %d quarantined",
+            result.received,
+            result.applied,
+            result.ignored,
+            result.duplicate,
+            result.quarantined,
+        )
 
 
 def _body(message: Any) -> bytes | str:

@@ -24,7 +24,9 @@ from rintik_lite.settings import Settings, defaults
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = Path(os.environ.get("RINTIK_CORPUS", ROOT.parent / "shared" / "notifications"))
-POSTGRES_URL = os.environ.get("RINTIK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+POSTGRES_URL = os.environ.get(
+    "RINTIK_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
 BROKER_URL = os.environ.get("RINTIK_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672//")
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
@@ -70,6 +72,7 @@ def settings_for(db_url: str, **changes: Any) -> Settings:
 
 # --- notifications as oslo.messaging puts them on the wire ---------------------------------
 
+
 def corpus_files(pattern: str = "*/*.json") -> list[Path]:
     if not CORPUS.is_dir():
         pytest.fail(f"the notification corpus is missing at {CORPUS}")
@@ -86,8 +89,13 @@ def envelope(message: dict[str, Any]) -> str:
 
 
 def notification(
-    event_type: str, payload: dict[str, Any], timestamp: str, *, message_id: str | None = None,
-    publisher_id: str = "compute.host-1", context: dict[str, Any] | None = None,
+    event_type: str,
+    payload: dict[str, Any],
+    timestamp: str,
+    *,
+    message_id: str | None = None,
+    publisher_id: str = "compute.host-1",
+    context: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """An inner message dict exactly as oslo.messaging's Notifier builds it."""
     message = {
@@ -122,30 +130,42 @@ class Broker:
             self.connection.ensure_connection(max_retries=1)
         except Exception as exc:
             pytest.fail(f"RabbitMQ at {url} cannot be reached ({exc}); run tests/run.sh")
-        self.exchanges = {name: f"{self.prefix}-{name}" for name in
-                          ("nova", "openstack", "neutron", "glance", "keystone")}
+        self.exchanges = {
+            name: f"{self.prefix}-{name}"
+            for name in ("nova", "openstack", "neutron", "glance", "keystone")
+        }
         self.queue = f"{self.prefix}.rintik"
 
     def settings(self, db_url: str, **changes: Any) -> Settings:
         values: dict[str, Any] = {
-            "broker__url": self.url, "broker__queue": self.queue,
-            "broker__exchanges": list(self.exchanges.values()), "broker__batch_seconds": 0.1,
+            "broker__url": self.url,
+            "broker__queue": self.queue,
+            "broker__exchanges": list(self.exchanges.values()),
+            "broker__batch_seconds": 0.1,
         }
         return settings_for(db_url, **{**values, **changes})
 
-    def publish(self, service: str, message: dict[str, Any], *, v2: bool = True,
-                topic: str = "notifications") -> None:
+    def publish(
+        self,
+        service: str,
+        message: dict[str, Any],
+        *,
+        v2: bool = True,
+        topic: str = "notifications",
+    ) -> None:
         """basic.publish as impl_rabbit's notify_send does it: topic exchange, not durable,
         routing key `<topic>.<priority>`, JSON body (the envelope for messagingv2),
         content type application/json, persistent."""
-        exchange = Exchange(self.exchanges[service], type="topic", durable=False,
-                            auto_delete=False)
+        exchange = Exchange(self.exchanges[service], type="topic", durable=False, auto_delete=False)
         body = envelope(message) if v2 else json.dumps(message)
         with self.connection.channel() as channel:
             Producer(channel).publish(
-                body, exchange=exchange, declare=[exchange],
+                body,
+                exchange=exchange,
+                declare=[exchange],
                 routing_key=f"{topic}.{message.get('priority', 'INFO').lower()}",
-                content_type="application/json", content_encoding="utf-8",
+                content_type="application/json",
+                content_encoding="utf-8",
                 delivery_mode=2,
             )
 

@@ -52,7 +52,9 @@ def test_envelope_and_flat_messages_become_the_ledger(broker: Broker, db_url: st
         broker.publish("nova", instance("delete.end", 5, deleted=5))
         wait_for(lambda: collector.status.totals.applied == 4)
     assert [(r["entity_id"], r["start"], r["end"]) for r in services.usage(P1)] == [
-        ("i-1", iso(0), iso(5)), ("v-1", iso(0), iso(2)), ("v-1", iso(2), None),
+        ("i-1", iso(0), iso(5)),
+        ("v-1", iso(0), iso(2)),
+        ("v-1", iso(2), None),
     ]
     assert broker.queue_depth() == 0  # all acknowledged, after the commit
 
@@ -67,9 +69,13 @@ def test_redelivered_and_bad_messages(broker: Broker, db_url: str) -> None:
             exchange = Exchange(broker.exchanges["glance"], type="topic", durable=False)
             from kombu import Producer
 
-            Producer(channel).publish("not json at all", exchange=exchange, declare=[exchange],
-                                      routing_key="notifications.info",
-                                      content_type="application/json")
+            Producer(channel).publish(
+                "not json at all",
+                exchange=exchange,
+                declare=[exchange],
+                routing_key="notifications.info",
+                content_type="application/json",
+            )
         wait_for(lambda: collector.status.totals.received == 3)
     totals = collector.status.totals
     assert (totals.applied, totals.duplicate, totals.quarantined) == (1, 1, 1)
@@ -122,8 +128,9 @@ def test_unacknowledged_messages_are_redelivered_after_a_stop(broker: Broker, db
 def test_declares_exchanges_as_oslo_does_and_clash_is_reported(broker: Broker, db_url: str) -> None:
     # oslo declares non-durable topic exchanges; declaring ours durable would clash.
     broker.publish("nova", instance("create.end", 0))
-    collector = Collector(broker.settings(db_url, broker__durable_exchanges=True,
-                                          broker__reconnect_max_seconds=0.2))
+    collector = Collector(
+        broker.settings(db_url, broker__durable_exchanges=True, broker__reconnect_max_seconds=0.2)
+    )
     stop = threading.Event()
     thread = threading.Thread(target=collector.run, args=(stop,), daemon=True)
     thread.start()
@@ -150,8 +157,11 @@ def test_oslo_messaging_notifier_end_to_end(broker: Broker, db_url: str) -> None
         transport = oslo_messaging.get_notification_transport(conf, url=url)
         transports.append(transport)
         notifiers[service] = oslo_messaging.Notifier(
-            transport, publisher_id=f"{service}.host-1", driver="messagingv2",
-            topics=["notifications"])
+            transport,
+            publisher_id=f"{service}.host-1",
+            driver="messagingv2",
+            topics=["notifications"],
+        )
     started = format_time(datetime.now(UTC))
     try:
         with running(collector):
@@ -176,8 +186,9 @@ def test_oslo_messaging_notifier_end_to_end(broker: Broker, db_url: str) -> None
     attach, resize = stamped["volume.attach.end"], stamped["volume.resize.end"]
     assert started <= attach < resize <= format_time(datetime.now(UTC))
     rows = services.usage(P1)
-    assert [(r["entity_id"], r["start"], r["end"], r.get("flavor") or r.get("size"))
-            for r in rows] == [
+    assert [
+        (r["entity_id"], r["start"], r["end"], r.get("flavor") or r.get("size")) for r in rows
+    ] == [
         ("i-1", iso(0), iso(3), "m1.small"),
         ("v-1", iso(0), attach, 10),
         ("i-1", iso(3), iso(8), "m1.large"),

@@ -24,30 +24,61 @@ def ts(hours: float) -> str:
 
 def iso(hours: float) -> str:
     value = T0 + timedelta(hours=hours)
-    return value.strftime("%Y-%m-%dT%H:%M:%S") + (f".{value.microsecond:06d}" if value.microsecond else "") + "Z"
+    return (
+        value.strftime("%Y-%m-%dT%H:%M:%S")
+        + (f".{value.microsecond:06d}" if value.microsecond else "")
+        + "Z"
+    )
 
 
-def instance(event: str, hours: float, instance_id: str = "i-1", flavor: str = "m1.small",
-             launched: float = 0, deleted: float | None = None, **extra: Any) -> dict[str, Any]:
+def instance(
+    event: str,
+    hours: float,
+    instance_id: str = "i-1",
+    flavor: str = "m1.small",
+    launched: float = 0,
+    deleted: float | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     payload = {
-        "instance_id": instance_id, "tenant_id": P1, "display_name": "web",
-        "instance_type": flavor, "instance_flavor_id": f"id-{flavor}", "vcpus": 1,
-        "memory_mb": 512, "disk_gb": 1, "state": "deleted" if deleted is not None else "active",
-        "launched_at": ts(launched), "created_at": ts(launched),
+        "instance_id": instance_id,
+        "tenant_id": P1,
+        "display_name": "web",
+        "instance_type": flavor,
+        "instance_flavor_id": f"id-{flavor}",
+        "vcpus": 1,
+        "memory_mb": 512,
+        "disk_gb": 1,
+        "state": "deleted" if deleted is not None else "active",
+        "launched_at": ts(launched),
+        "created_at": ts(launched),
         "deleted_at": ts(deleted) if deleted is not None else "",
-        "image_meta": {"base_image_ref": "img-1"}, **extra,
+        "image_meta": {"base_image_ref": "img-1"},
+        **extra,
     }
     return notification(f"compute.instance.{event}", payload, ts(hours))
 
 
-def volume(event: str, hours: float, volume_id: str = "v-1", size: int = 10,
-           attached: list[str] | None = None, volume_type: str = "vt-ssd") -> dict[str, Any]:
+def volume(
+    event: str,
+    hours: float,
+    volume_id: str = "v-1",
+    size: int = 10,
+    attached: list[str] | None = None,
+    volume_type: str = "vt-ssd",
+) -> dict[str, Any]:
     payload = {
-        "volume_id": volume_id, "tenant_id": P1, "display_name": "data", "size": size,
-        "volume_type": volume_type, "status": "in-use" if attached else "available",
-        "created_at": ts(0), "launched_at": ts(0),
-        "volume_attachment": [{"instance_uuid": i, "attach_status": "attached"}
-                              for i in attached or []],
+        "volume_id": volume_id,
+        "tenant_id": P1,
+        "display_name": "data",
+        "size": size,
+        "volume_type": volume_type,
+        "status": "in-use" if attached else "available",
+        "created_at": ts(0),
+        "launched_at": ts(0),
+        "volume_attachment": [
+            {"instance_uuid": i, "attach_status": "attached"} for i in attached or []
+        ],
     }
     return notification(f"volume.{event}", payload, ts(hours), publisher_id="volume.host")
 
@@ -68,8 +99,11 @@ def test_instance_lifecycle_and_volume_attach(db_url: str) -> None:
     assert (result.received, result.applied, result.quarantined) == (6, 6, 0)
     rows = services.usage(P1)
     assert [(r["entity_id"], r["start"], r["end"]) for r in rows] == [
-        ("i-1", iso(0), iso(3)), ("v-1", iso(0), iso(2)), ("v-1", iso(2), iso(4)),
-        ("i-1", iso(3), iso(5)), ("v-1", iso(4), None),
+        ("i-1", iso(0), iso(3)),
+        ("v-1", iso(0), iso(2)),
+        ("v-1", iso(2), iso(4)),
+        ("i-1", iso(3), iso(5)),
+        ("v-1", iso(4), None),
     ]
     assert [r["flavor"] for r in rows if r["entity_type"] == "instance"] == ["m1.small", "m1.large"]
     assert [r["attached_to"] for r in rows if r["entity_type"] == "volume"] == [[], ["i-1"], []]
@@ -78,8 +112,10 @@ def test_instance_lifecycle_and_volume_attach(db_url: str) -> None:
 
 
 def test_usage_window_returns_overlapping_intervals_only(db_url: str) -> None:
-    record(instance("create.end", 0, launched=0),
-           instance("resize.confirm.end", 10, flavor="m1.large", launched=10))
+    record(
+        instance("create.end", 0, launched=0),
+        instance("resize.confirm.end", 10, flavor="m1.large", launched=10),
+    )
     assert spans() == [("i-1", iso(0), iso(10)), ("i-1", iso(10), None)]
     after = T0 + timedelta(hours=11)
     assert [r["start"] for r in services.usage(P1, start=after)] == [iso(10)]
@@ -133,15 +169,21 @@ def test_an_id_known_as_another_resource_type_is_quarantined(db_url: str) -> Non
     result = record(instance("create.end", 1, instance_id="shared-id"))
     assert result.quarantined == 1
     assert services.quarantined()[0]["reason"] == (
-        "entity shared-id is a volume in the ledger, not a instance")
+        "entity shared-id is a volume in the ledger, not a instance"
+    )
     assert [r["entity_type"] for r in services.usage(P1)] == ["volume"]
 
 
 def test_retry_applies_a_fixed_message_and_keeps_a_still_bad_one(db_url: str) -> None:
     record("{still bad")
     # A message that failed on a bug now fixed: its body is fine today.
-    Quarantine.create(received_at=NOW, source="amqp", event_type="compute.instance.create.end",
-                      reason="internal error: KeyError('x')", body=envelope(instance("create.end", 0)))
+    Quarantine.create(
+        received_at=NOW,
+        source="amqp",
+        event_type="compute.instance.create.end",
+        reason="internal error: KeyError('x')",
+        body=envelope(instance("create.end", 0)),
+    )
     result = services.retry_quarantined(NOW + timedelta(minutes=5))
     assert (result.received, result.applied, result.quarantined) == (2, 1, 1)
     left = services.quarantined()
@@ -158,8 +200,10 @@ def test_a_late_create_after_its_delete_never_reopens(db_url: str) -> None:
 
 
 def test_an_old_event_arriving_late_refolds_the_resource(db_url: str) -> None:
-    record(instance("create.end", 0), instance("delete.end", 9, flavor="m1.large", launched=4,
-                                               deleted=9))
+    record(
+        instance("create.end", 0),
+        instance("delete.end", 9, flavor="m1.large", launched=4, deleted=9),
+    )
     assert spans() == [("i-1", iso(0), iso(9))]
     record(instance("resize.confirm.end", 4, flavor="m1.large", launched=4))
     assert spans() == [("i-1", iso(0), iso(4)), ("i-1", iso(4), iso(9))]
@@ -172,11 +216,15 @@ def test_exists_opens_an_interval_for_a_resource_never_seen(db_url: str) -> None
 
 
 def test_neutron_delete_takes_the_project_from_the_ledger(db_url: str) -> None:
-    create = notification("floatingip.create.end", {"floatingip": {
-        "id": "fip-1", "tenant_id": P1, "floating_ip_address": "203.0.113.5"}}, ts(1),
-        publisher_id="network.host")
-    delete = notification("floatingip.delete.end", {"floatingip_id": "fip-1"}, ts(3),
-                          publisher_id="network.host")
+    create = notification(
+        "floatingip.create.end",
+        {"floatingip": {"id": "fip-1", "tenant_id": P1, "floating_ip_address": "203.0.113.5"}},
+        ts(1),
+        publisher_id="network.host",
+    )
+    delete = notification(
+        "floatingip.delete.end", {"floatingip_id": "fip-1"}, ts(3), publisher_id="network.host"
+    )
     record(delete)  # arrives first: no project, no interval yet
     assert spans() == []
     record(create)
@@ -187,8 +235,12 @@ def test_neutron_delete_takes_the_project_from_the_ledger(db_url: str) -> None:
 def test_volume_type_names_come_from_volume_type_create_in_any_order(db_url: str) -> None:
     record(volume("create.end", 0, volume_type="vt-1"))
     assert services.usage(P1)[0]["volume_type"] == "vt-1"  # unknown yet: the id
-    type_create = notification("volume_type.create", {"volume_types": {"id": "vt-1", "name": "ssd"}},
-                               ts(0), publisher_id="volumeType")
+    type_create = notification(
+        "volume_type.create",
+        {"volume_types": {"id": "vt-1", "name": "ssd"}},
+        ts(0),
+        publisher_id="volumeType",
+    )
     record(type_create)
     record(type_create)
     assert services.usage(P1)[0]["volume_type"] == "ssd"
@@ -202,10 +254,14 @@ def test_keystone_projects_are_registered(db_url: str) -> None:
     record(notification("identity.project.deleted", deleted, ts(24), publisher_id="identity.x"))
     project = Project.get()
     assert (project.project_id, project.created_at, project.deleted_at) == (
-        "proj-9", T0, T0 + timedelta(days=1))
+        "proj-9",
+        T0,
+        T0 + timedelta(days=1),
+    )
 
 
 # --- order and repetition do not matter, on the real database -------------------------------
+
 
 def _clear() -> None:
     for model in V1_TABLES:
@@ -239,7 +295,9 @@ def _trace(draw: st.DrawFn) -> list[dict[str, Any]]:
     return messages
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_any_order_any_repeats_any_batching_gives_the_same_ledger(
     db_url: str, data: st.DataObject

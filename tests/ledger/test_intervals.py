@@ -17,10 +17,23 @@ def at(hours: float) -> datetime:
     return T0 + timedelta(hours=hours)
 
 
-def obs(action: str, hours: float, entity_type: str = "instance", since: float | None = None,
-        project: str | None = "p1", **attrs: object) -> Observation:
-    return Observation(entity_type, "e1", project, at(hours), action, attrs,
-                       at(since) if since is not None else None)
+def obs(
+    action: str,
+    hours: float,
+    entity_type: str = "instance",
+    since: float | None = None,
+    project: str | None = "p1",
+    **attrs: object,
+) -> Observation:
+    return Observation(
+        entity_type,
+        "e1",
+        project,
+        at(hours),
+        action,
+        attrs,
+        at(since) if since is not None else None,
+    )
 
 
 def spans(state: LedgerState) -> list[tuple[datetime, datetime | None]]:
@@ -28,21 +41,29 @@ def spans(state: LedgerState) -> list[tuple[datetime, datetime | None]]:
 
 
 def test_create_opens_at_since_and_delete_closes() -> None:
-    state = fold("instance", "e1", [
-        obs("exists", 1.0, since=0.5, flavor="m1.small"),
-        obs("delete", 5.0),
-    ])
+    state = fold(
+        "instance",
+        "e1",
+        [
+            obs("exists", 1.0, since=0.5, flavor="m1.small"),
+            obs("delete", 5.0),
+        ],
+    )
     assert spans(state) == [(at(0.5), at(5.0))]
     assert state.deleted
     assert state.rows[0].attrs["flavor"] == "m1.small"
 
 
 def test_resize_splits_at_event_time_and_rename_does_not() -> None:
-    state = fold("instance", "e1", [
-        obs("exists", 0, flavor="m1.small", name="web"),
-        obs("exists", 2, flavor="m1.small", name="web-renamed"),
-        obs("exists", 3, flavor="m1.large"),
-    ])
+    state = fold(
+        "instance",
+        "e1",
+        [
+            obs("exists", 0, flavor="m1.small", name="web"),
+            obs("exists", 2, flavor="m1.small", name="web-renamed"),
+            obs("exists", 3, flavor="m1.large"),
+        ],
+    )
     assert spans(state) == [(at(0), at(3)), (at(3), None)]
     assert state.rows[0].attrs == {"flavor": "m1.small", "name": "web-renamed"}
     assert state.rows[1].attrs == {"flavor": "m1.large", "name": "web-renamed"}
@@ -50,12 +71,16 @@ def test_resize_splits_at_event_time_and_rename_does_not() -> None:
 
 
 def test_volume_attach_and_detach_split() -> None:
-    state = fold("volume", "e1", [
-        obs("exists", 0, "volume", size=10, attached_to=[]),
-        obs("exists", 1, "volume", attached_to=["i-1"]),
-        obs("exists", 4, "volume", attached_to=[]),
-        obs("exists", 6, "volume", size=20),
-    ])
+    state = fold(
+        "volume",
+        "e1",
+        [
+            obs("exists", 0, "volume", size=10, attached_to=[]),
+            obs("exists", 1, "volume", attached_to=["i-1"]),
+            obs("exists", 4, "volume", attached_to=[]),
+            obs("exists", 6, "volume", size=20),
+        ],
+    )
     assert spans(state) == [(at(0), at(1)), (at(1), at(4)), (at(4), at(6)), (at(6), None)]
     assert [r.attrs["attached_to"] for r in state.rows] == [[], ["i-1"], [], []]
     assert [r.attrs["size"] for r in state.rows] == [10, 10, 10, 20]
@@ -75,13 +100,17 @@ def test_delete_without_since_or_interval_records_nothing_but_ends_the_resource(
 
 
 def test_router_bills_only_with_gateway() -> None:
-    state = fold("router", "e1", [
-        obs("exists", 0, "router", gateway=False),
-        obs("exists", 1, "router", gateway=True),
-        obs("exists", 3, "router", gateway=False),
-        obs("exists", 4, "router", gateway=True),
-        obs("delete", 6, "router"),
-    ])
+    state = fold(
+        "router",
+        "e1",
+        [
+            obs("exists", 0, "router", gateway=False),
+            obs("exists", 1, "router", gateway=True),
+            obs("exists", 3, "router", gateway=False),
+            obs("exists", 4, "router", gateway=True),
+            obs("delete", 6, "router"),
+        ],
+    )
     assert spans(state) == [(at(1), at(3)), (at(4), at(6))]
 
 
@@ -102,8 +131,14 @@ def test_step_after_delete_changes_nothing_but_the_key() -> None:
 
 
 def test_state_round_trips_through_json() -> None:
-    state = fold("volume", "e1", [obs("exists", 0, "volume", size=1, attached_to=["x"]),
-                                  obs("exists", 1.5, "volume", size=2)])
+    state = fold(
+        "volume",
+        "e1",
+        [
+            obs("exists", 0, "volume", size=1, attached_to=["x"]),
+            obs("exists", 1.5, "volume", size=2),
+        ],
+    )
     assert LedgerState.from_json(state.to_json()) == state
 
 
