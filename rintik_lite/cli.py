@@ -21,7 +21,7 @@ from rintik_lite import __version__, services
 from rintik_lite.db import close_database, open_database, upgrade
 from rintik_lite.errors import InvalidInput, RintikError
 from rintik_lite.ledger.notifications import parse_time
-from rintik_lite.settings import Settings, load
+from rintik_lite.settings import Settings, example_toml, load
 
 app = typer.Typer(
     help="Usage metering and billing for OpenStack clouds.",
@@ -33,6 +33,8 @@ events_app = typer.Typer(help="The event store and its quarantine.", no_args_is_
 db_app = typer.Typer(help="The database schema.", no_args_is_help=True)
 app.add_typer(events_app, name="events")
 app.add_typer(db_app, name="db")
+config_app = typer.Typer(help="The settings.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 
 ConfigOption = Annotated[
     Path | None,
@@ -292,6 +294,15 @@ def events_retry(config: ConfigOption = None) -> None:
         f"{result.received} retried: {result.applied + result.ignored} applied, "
         f"{result.duplicate} duplicate, {result.quarantined} still quarantined"
     )
+
+
+@config_app.command("example")
+def config_example() -> None:
+    """Print a configuration file with every setting at its default, with its help.
+
+    Example: rintik-lite config example > /etc/rintik/rintik.toml
+    """
+    typer.echo(example_toml(), nl=False)
 
 
 @db_app.command("upgrade")

@@ -15,10 +15,10 @@ the cause is in `status()` for /healthz.
 from __future__ import annotations
 
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -144,12 +144,8 @@ class Collector:
                 self._backoff = 1.0
                 log.info("consuming %s on %s", queue.name, redact_url(self.settings["broker.url"]))
                 while not stop.is_set():
-                    try:
+                    with suppress(TimeoutError):  # socket.timeout is TimeoutError since 3.10
                         conn.drain_events(timeout=self._wait_seconds())
-                    except TimeoutError:
-                        pass
-                    except socket.timeout:  # older Pythons: socket.timeout is not TimeoutError
-                        pass
                     if self._batch_due():
                         self._flush(stop)
                     conn.heartbeat_check()

@@ -10,6 +10,7 @@ field names, shared by the CLI, the API and the TUI.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Iterable, Sequence

@@ -382,3 +382,41 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
 def defaults() -> Settings:
     """The embedded defaults, ignoring file and environment."""
     return Settings({s.name: _coerce(s, s.default, "default") for s in SETTINGS})
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def example_toml() -> str:
+    """A configuration file with every setting at its default, each with its help."""
+    lines = [
+        "# rintik-lite settings. Every key is shown with its default; delete what you keep.",
+        "# Each can also be set by the environment variable named under it.",
+    ]
+    sections = list(dict.fromkeys(s.section for s in SETTINGS))
+    for section in sections:
+        lines += ["", f"[{section}]"]
+        lines += _example_section([s for s in SETTINGS if s.section == section])
+    return "\n".join(lines) + "\n"
+
+
+def _example_section(settings: list[Setting]) -> list[str]:
+    lines: list[str] = []
+    for s in settings:
+        words, line = s.help.split(), "#"
+        for word in words:
+            if len(line) + len(word) > 88:
+                lines.append(line)
+                line = "#"
+            line += " " + word
+        lines.append(line)
+        lines.append(f"# env: {s.env}")
+        lines.append(f"{s.key} = {_toml_value(s.default)}")
+    return lines

@@ -169,9 +169,12 @@ def unwrap(doc: Mapping[str, Any]) -> dict[str, Any]:
         if not isinstance(inner, str):
             raise BadNotification("oslo.message is not a JSON string")
         return decode(inner)
-    if "ctxt" in doc and "metadata" in doc:
+    metadata = doc.get("metadata")
+    if "ctxt" in doc or (
+        isinstance(metadata, dict) and "message_id" not in doc and "timestamp" not in doc
+    ):
         ctxt = doc.get("ctxt") or {}
-        metadata = doc.get("metadata") or {}
+        metadata = metadata or {}
         if not isinstance(ctxt, dict) or not isinstance(metadata, dict):
             raise BadNotification("listener form: ctxt and metadata must be objects")
         message = {k: v for k, v in doc.items() if k not in ("ctxt", "metadata")}
@@ -410,7 +413,6 @@ _NOVA_CHANGE = {
 }
 _NOVA_REVERT = {"resize.revert.end"}
 _NOVA_STATE = {"update", "exists"}
-_NOT_RUNNING = {"building", "scheduling", "error"}
 
 
 def _instance_observation(
@@ -429,15 +431,15 @@ def _instance_observation(
     resize and rebuild -> launched_at (nova resets it when the new flavor or image runs);
     revert, update, exists -> the message timestamp, else `fallback` (updated_at or the
     audit period's end, for captures stored without their timestamp)."""
-    since = launched or created
+    since = launched  # an instance is billed from the moment it first ran
     if suffix in _NOVA_DELETE or (suffix in _NOVA_STATE and (state == "deleted" or deleted)):
         if suffix in _NOVA_DELETE or deleted:
             time = _event_time(n, deleted)
         else:
             time = n.timestamp or _event_time(n, fallback)
         return Observation("instance", instance_id, tenant, time, "delete", _clean(attrs), since)
-    if suffix in _NOVA_STATE and state in _NOT_RUNNING and launched is None:
-        return None  # never ran: nothing to bill (stored all the same)
+    if launched is None:
+        return None  # never ran (building, scheduling, error): nothing to bill, still stored
     if suffix in _NOVA_CREATE:
         time = _event_time(n, launched, created)
     elif suffix in _NOVA_CHANGE:
