@@ -6,10 +6,12 @@ The services are reached on loopback only. When one cannot be reached the test r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,27 +34,49 @@ BROKER_URL = os.environ.get("RINTIK_TEST_BROKER_URL", "amqp://guest:guest@127.0.
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
 
-def reset_postgres(url: str) -> None:
-    db = peewee.PostgresqlDatabase(None)
-    from playhouse.db_url import parse
+# Each pytest process works in a schema of its own, so that runs side by side never share
+# tables; subprocesses reach it through the same URL.
+SCHEMA = f"rintik_test_{os.getpid()}"
 
-    db.init(**parse(url))
+
+def postgres_url() -> str:
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    return f"{POSTGRES_URL}{separator}options=-csearch_path%3D{SCHEMA}"
+
+
+def reset_postgres() -> str:
+    """Empty this process's schema and return the URL that uses it."""
+    from playhouse.db_url import connect
+
+    db = connect(POSTGRES_URL)
     try:
         db.connect()
     except peewee.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {url} cannot be reached ({exc}); run tests/run.sh")
-    db.execute_sql("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        pytest.fail(f"PostgreSQL at {POSTGRES_URL} cannot be reached ({exc}); run tests/run.sh")
+    db.execute_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+    db.execute_sql(f"CREATE SCHEMA {SCHEMA}")
     db.close()
+    return postgres_url()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _drop_postgres_schema() -> Iterator[None]:
+    yield
+    from playhouse.db_url import connect
+
+    db = connect(POSTGRES_URL)
+    try:
+        db.connect()
+        db.execute_sql(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
+        db.close()
+    except peewee.PeeweeException:
+        pass  # the run already reported an unreachable database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database of each kind, migrated, bound to `rintik_lite.db.database`."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'rintik.db'}"
-    else:
-        url = POSTGRES_URL
-        reset_postgres(url)
+    url = f"sqlite:///{tmp_path / 'rintik.db'}" if request.param == "sqlite" else reset_postgres()
     open_database(url)
     yield url
     close_database()
@@ -175,17 +199,12 @@ class Broker:
             return int(declared.message_count)
 
     def close(self) -> None:
-        with self.connection.channel() as channel:
-            try:
-                channel.queue_delete(self.queue)
-            except Exception:  # the test may never have declared it
-                pass
+        with self.connection.channel() as channel, suppress(Exception):
+            channel.queue_delete(self.queue)  # the test may never have declared it
         with self.connection.channel() as channel:
             for name in self.exchanges.values():
-                try:
+                with contextlib.suppress(Exception):
                     channel.exchange_delete(name)
-                except Exception:
-                    pass
         self.connection.release()
 
 

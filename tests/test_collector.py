@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+
 import pytest
 from kombu import Connection, Exchange
 
@@ -201,8 +202,5 @@ def test_oslo_messaging_notifier_end_to_end(broker: Broker, db_url: str) -> None
 def _purge_oslo_default_queue(broker: Broker) -> None:
     """oslo's publisher binds a `notifications.info` queue to each exchange it uses; our
     exchanges are deleted after the test, so empty what it routed there."""
-    with broker.connection.channel() as channel:
-        try:
-            channel.queue_purge("notifications.info")
-        except Exception:
-            pass
+    with broker.connection.channel() as channel, suppress(Exception):
+        channel.queue_purge("notifications.info")

@@ -160,7 +160,7 @@ def test_bad_messages_are_quarantined_with_their_reason_and_the_rest_applied(db_
     assert reasons[1] == "unsupported oslo.version '9.0' (expected 2.x)"
     assert reasons[2] == "payload.size is not a whole number: 'ten'"
     assert reasons[3] == "payload.instance_id is missing"
-    assert [q["body"] for q in services.quarantined()][0] == "{not json"
+    assert next(q["body"] for q in services.quarantined()) == "{not json"
     assert spans() == [("i-good", iso(0), None)]
 
 

@@ -1,0 +1,299 @@
+"""The command line: through typer's CliRunner, and as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.main import get_command
+from typer.testing import CliRunner
+
+from rintik_lite import db
+from rintik_lite.cli import app
+from rintik_lite.models import Event
+from tests.conftest import CORPUS, ROOT, Broker, envelope, settings_for
+from tests.test_services import P1, instance, iso, volume
+
+runner = CliRunner()
+
+
+def rintik(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    executable = shutil.which("rintik-lite", path=str(Path(sys.executable).parent))
+    command = [executable] if executable else [sys.executable, "-m", "rintik_lite"]
+    return subprocess.run(
+        [*command, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def config_file(tmp_path: Path, db_url: str, extra: str = "") -> Path:
+    path = tmp_path / "rintik.toml"
+    path.write_text(f'[database]\nurl = "{db_url}"\n{extra}')
+    return path
+
+
+def test_replay_then_usage_json(tmp_path: Path, db_url: str) -> None:
+    folder = tmp_path / "captured"
+    folder.mkdir()
+    messages = [
+        instance("create.end", 0),
+        volume("create.end", 1),
+        volume("attach.end", 2, attached=["i-1"]),
+        instance("delete.end", 5, deleted=5),
+    ]
+    for i, message in enumerate(messages[:3]):
+        (folder / f"{i}.json").write_text(envelope(message))
+    (folder / "more.jsonl").write_text(json.dumps(messages[3]) + "\n\n{broken\n")
+    config = config_file(tmp_path, db_url)
+    result = runner.invoke(app, ["replay", str(folder), "--config", str(config), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {
+        "received": 5,
+        "applied": 4,
+        "ignored": 0,
+        "duplicate": 0,
+        "quarantined": 1,
+    }
+    result = runner.invoke(app, ["usage", "--project", P1, "--json", "--config", str(config)])
+    rows = json.loads(result.stdout)
+    assert [(r["entity_id"], r["start"], r["end"]) for r in rows] == [
+        ("i-1", iso(0), iso(5)),
+        ("v-1", iso(0), iso(2)),
+        ("v-1", iso(2), None),
+    ]
+    assert rows[2]["attached_to"] == ["i-1"] and rows[2]["size"] == 10
+    window = runner.invoke(
+        app,
+        [
+            "usage",
+            "--project",
+            P1,
+            "--json",
+            "--config",
+            str(config),
+            "--start",
+            "2026-10-01T03:00:00Z",
+            "--end",
+            "2026-10-01T04:00",
+        ],
+    )
+    assert [r["start"] for r in json.loads(window.stdout)] == [iso(0), iso(2)]
+
+
+def test_events_failed_and_retry(tmp_path: Path, sqlite_url: str) -> None:
+    config = config_file(tmp_path, sqlite_url)
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        json.dumps(
+            {
+                "event_type": "volume.create.end",
+                "payload": {"size": 1},
+                "timestamp": "2026-10-01 00:00:00",
+            }
+        )
+    )
+    assert runner.invoke(app, ["replay", str(bad), "--config", str(config)]).exit_code == 0
+    failed = json.loads(
+        runner.invoke(app, ["events", "failed", "--json", "--config", str(config)]).stdout
+    )
+    assert [(f["event_type"], f["reason"]) for f in failed] == [
+        ("volume.create.end", "payload.volume_id is missing")
+    ]
+    result = runner.invoke(app, ["events", "retry", "--config", str(config)])
+    assert result.stdout.strip() == "1 retried: 0 applied, 0 duplicate, 1 still quarantined"
+    table = runner.invoke(app, ["events", "failed", "--config", str(config)])
+    assert "volume.create.end" in table.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["usage", "--project", "p", "--start", "yesterday"],
+            "error: --start: 'yesterday' is not an ISO 8601",
+        ),
+        (
+            ["usage", "--project", "p", "--start", "2026-10-02", "--end", "2026-10-01"],
+            "error: end must be after start",
+        ),
+        (["replay", "/nonexistent/folder"], "error: /nonexistent/folder does not exist"),
+        (
+            ["usage", "--project", "p", "--config", "/nonexistent.toml"],
+            "error: configuration file /nonexistent.toml does not exist",
+        ),
+    ],
+)
+def test_errors_are_one_line_with_exit_code_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    os.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(message)
+    assert result.stderr.count("\n") == 1
+
+
+def test_bad_settings_and_unreachable_database_as_a_real_process(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[database]\nuri = 'x'\n")
+    result = rintik("usage", "--project", "p", "--config", str(bad))
+    assert (result.returncode, result.stderr) == (
+        2,
+        f"error: unknown setting database.uri in {bad}\n",
+    )
+    env = {"RINTIK_DATABASE_URL": "postgresql://nobody:secret@127.0.0.1:1/none"}
+    result = rintik("usage", "--project", "p", env=env)
+    assert result.returncode == 2
+    assert result.stderr.startswith(
+        "error: database postgresql://nobody:***@127.0.0.1:1/none cannot be reached"
+    )
+    assert "secret" not in result.stderr and "Traceback" not in result.stderr
+    result = rintik("usage", "--project", "p", env={"RINTIK_API_PORT": "http"})
+    assert (
+        result.stderr == "error: bad value for api.port (from $RINTIK_API_PORT): 'http' "
+        "is not a non-negative integer\n"
+    )
+
+
+def test_db_upgrade_and_a_newer_database_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    env = {"RINTIK_DATABASE_URL": url}
+    assert rintik("db", "upgrade", env=env).stdout == (
+        f"schema upgraded from version 0 to {db.SCHEMA_VERSION}\n"
+    )
+    assert rintik("db", "upgrade", env=env).stdout == (
+        f"schema is up to date (version {db.SCHEMA_VERSION})\n"
+    )
+    assert (tmp_path / "r.db").stat().st_mode & 0o777 == 0o600
+    db.open_database(url)
+    db.SchemaVersion.update(version=db.SCHEMA_VERSION + 1).execute()
+    db.close_database()
+    result = rintik("usage", "--project", "p", env=env)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: the database is at schema version {db.SCHEMA_VERSION + 1}, "
+        f"but this rintik-lite knows only up to {db.SCHEMA_VERSION}: "
+        "upgrade rintik-lite\n"
+    )
+
+
+def test_replay_reads_the_whole_corpus_without_crashing(tmp_path: Path) -> None:
+    env = {"RINTIK_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}"}
+    result = rintik("replay", str(CORPUS), "--json", env=env)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    files = [p for p in CORPUS.rglob("*.json")]
+    assert summary["received"] == len(files)
+    assert summary["received"] == (
+        summary["applied"] + summary["ignored"] + summary["duplicate"] + summary["quarantined"]
+    )
+    assert summary["applied"] > 40
+
+
+def test_every_command_is_in_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+
+    def walk(command: Any, prefix: list[str]) -> list[str]:
+        subcommands = getattr(command, "commands", None)
+        if subcommands:
+            return [
+                name
+                for sub_name, sub in subcommands.items()
+                for name in walk(sub, [*prefix, sub_name])
+            ]
+        return [" ".join(prefix)]
+
+    commands = walk(get_command(app), [])
+    assert len(commands) >= 8
+    for command in commands:
+        assert f"`rintik-lite {command}" in readme, command
+
+
+@pytest.mark.slow
+def test_run_ingests_from_rabbitmq_and_stops_on_sigterm(
+    tmp_path: Path, broker: Broker, sqlite_url: str
+) -> None:
+    """The issue's 'done when': notifications published as oslo.messaging does, read back
+    with `rintik-lite usage --json`; SIGTERM stops `run` within 5 s, nothing lost."""
+    settings = broker.settings(sqlite_url)
+    config = config_file(
+        tmp_path,
+        sqlite_url,
+        (
+            f'[broker]\nurl = "{broker.url}"\nqueue = "{broker.queue}"\n'
+            f"exchanges = {json.dumps(settings['broker.exchanges'])}\nbatch_seconds = 0.1\n"
+        ),
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rintik_lite", "run", "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    log: list[str] = []
+    assert process.stderr is not None
+    reader = threading.Thread(
+        target=lambda: log.extend(iter(process.stderr.readline, "")), daemon=True
+    )
+    reader.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("consuming" in line for line in log):
+            time.sleep(0.05)
+        for service, message in [
+            ("nova", instance("create.end", 0)),
+            ("openstack", volume("create.end", 1)),
+            ("nova", instance("resize.confirm.end", 3, flavor="m1.large", launched=3)),
+            ("openstack", volume("attach.end", 4, attached=["i-1"])),
+            ("openstack", volume("resize.end", 6, size=20, attached=["i-1"])),
+            ("openstack", volume("detach.end", 7, size=20)),
+            ("nova", instance("delete.end", 8, flavor="m1.large", launched=3, deleted=8)),
+            ("openstack", volume("delete.end", 9, size=20)),
+        ]:
+            broker.publish(service, message)
+        while time.monotonic() < deadline and Event.select().count() < 8:
+            time.sleep(0.1)
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+        assert time.monotonic() - started < 5
+    finally:
+        if process.poll() is None:
+            process.kill()
+    reader.join(5)
+    assert process.returncode == 0, "".join(log)
+    assert any("received SIGTERM, stopping" in line for line in log)
+    usage = rintik("usage", "--project", P1, "--json", "--config", str(config))
+    rows = [
+        (
+            r["entity_id"],
+            r["start"],
+            r["end"],
+            r.get("flavor") or r.get("size"),
+            r.get("attached_to"),
+        )
+        for r in json.loads(usage.stdout)
+    ]
+    assert rows == [
+        ("i-1", iso(0), iso(3), "m1.small", None),
+        ("v-1", iso(0), iso(4), 10, []),
+        ("i-1", iso(3), iso(8), "m1.large", None),
+        ("v-1", iso(4), iso(6), 10, ["i-1"]),
+        ("v-1", iso(6), iso(7), 20, ["i-1"]),
+        ("v-1", iso(7), iso(9), 20, []),
+    ]
+    assert broker.queue_depth() == 0
+    assert settings_for(sqlite_url)["database.url"] == sqlite_url
