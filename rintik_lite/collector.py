@@ -91,7 +91,17 @@ class Collector:
         self.settings = settings
         self.clock = clock
         self._connection_factory = connection_factory or (
-            lambda: Connection(settings["broker.url"], connect_timeout=5, heartbeat=30)
+            lambda: Connection(
+                settings["broker.url"],
+                connect_timeout=5,
+                heartbeat=30,
+                # shown by RabbitMQ's management UI and `rabbitmqctl list_connections`
+                transport_options={
+                    "client_properties": {
+                        "connection_name": f"rintik-lite collector ({settings['broker.queue']})"
+                    }
+                },
+            )
         )
         self.status = CollectorStatus()
         self._lock = threading.Lock()

@@ -57,8 +57,8 @@ say "installing rintik-lite[test] into .venv"
 .venv/bin/python -m pip install -q '.[test]'
 
 say "ruff"
-.venv/bin/ruff check rintik_lite tests bench
-.venv/bin/ruff format --check rintik_lite tests bench
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
 say "mypy"
 .venv/bin/mypy rintik_lite
 say "pytest"

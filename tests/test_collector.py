@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 
-import pytest
 from kombu import Connection, Exchange
 
 from rintik_lite import services
@@ -204,3 +204,43 @@ def _purge_oslo_default_queue(broker: Broker) -> None:
     exchanges are deleted after the test, so empty what it routed there."""
     with broker.connection.channel() as channel, suppress(Exception):
         channel.queue_purge("notifications.info")
+
+
+def _close_from_the_broker(connection_name: str) -> None:
+    """Cut our connection from RabbitMQ's side, as a broker restart or a network drop does."""
+    listing = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    pids = [
+        line.split("\t", 1)[0]
+        for line in listing.stdout.splitlines()
+        if f'"{connection_name}"' in line
+    ]
+    assert pids, f"no connection named {connection_name!r}"
+    for pid in pids:
+        subprocess.run(
+            ["rabbitmqctl", "close_connection", pid, "test: broker cut"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+
+
+def test_reconnects_with_backoff_after_the_broker_drops_us(broker: Broker, db_url: str) -> None:
+    collector = Collector(broker.settings(db_url))
+    with running(collector):
+        broker.publish("nova", instance("create.end", 0))
+        wait_for(lambda: collector.status.totals.applied == 1)
+        _close_from_the_broker(f"rintik-lite collector ({broker.queue})")
+        wait_for(lambda: not collector.status.connected)
+        assert collector.status.broker_error is not None
+        broker.publish("nova", instance("update", 1))  # queued while we are away
+        wait_for(lambda: collector.status.connected, seconds=30)
+        wait_for(lambda: collector.status.totals.applied == 2)
+    assert collector.status.broker_error is None
+    assert Event.select().count() == 2
+    assert broker.queue_depth() == 0
