@@ -208,7 +208,9 @@ class _Parsed:
         }
 
 
-def record_api_message(message: dict[str, Any], now: datetime) -> BatchResult:
+def record_api_message(
+    message: dict[str, Any], now: datetime, metadata_whitelist: Sequence[str] = ()
+) -> BatchResult:
     """Apply one notification-shaped message that a user sent through the API.
 
     It goes through exactly the ledger code that bus notifications go through, stored with
@@ -217,11 +219,11 @@ def record_api_message(message: dict[str, Any], now: datetime) -> BatchResult:
     """
     body = json.dumps(message, sort_keys=True, default=str)
     try:
-        notifications.observe(notifications.parse(body))
+        notifications.observe(notifications.parse(body), metadata_whitelist)
     except BadNotification as exc:
         raise InvalidInput(str(exc)) from None
     with write_transaction():
-        result = _record([Incoming(body, "api")], now, ())
+        result = _record([Incoming(body, "api")], now, metadata_whitelist)
         if result.quarantined:
             reason = Quarantine.select().order_by(Quarantine.id.desc()).first()
             raise InvalidInput(reason.reason if reason else "refused")
