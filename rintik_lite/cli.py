@@ -334,6 +334,319 @@ def db_rebuild_ledger(config: ConfigOption = None) -> None:
     typer.echo(f"{services.rebuild_ledger()} resources rebuilt")
 
 
+# --- prices and invoices -------------------------------------------------------------------
+
+price_app = typer.Typer(
+    help="Prices: per flavor, volume type, GB and resource.", no_args_is_help=True
+)
+invoice_app = typer.Typer(help="Invoices: list, show, close, pay.", no_args_is_help=True)
+app.add_typer(price_app, name="price")
+app.add_typer(invoice_app, name="invoice")
+
+PeriodOption = Annotated[
+    str | None, typer.Option("--period", help="Billing period, a month in UTC: YYYY-MM.")
+]
+
+
+def _rules(settings: Settings) -> Any:
+    from rintik_lite import invoices
+
+    try:
+        return invoices.rules_from(settings)
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+
+
+def _period(value: str | None) -> Any:
+    from rintik_lite import invoices
+
+    if value is None:
+        return None
+    try:
+        return invoices.parse_period(value)
+    except RintikError as exc:
+        raise fail(f"--period: {exc}") from None
+
+
+def _decimal(value: str | None, option: str) -> Any:
+    from rintik_lite import invoices
+
+    if value is None:
+        return None
+    try:
+        return invoices.parse_decimal(value, option)
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+
+
+@price_app.command("set")
+def price_set(
+    kind: Annotated[
+        str, typer.Argument(help="flavor, volume, snapshot, image, floating_ip or router.")
+    ],
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="Flavor id or name; volume type id or name; `default` for the other kinds."
+        ),
+    ],
+    hourly: Annotated[
+        str, typer.Option("--hourly", help="Price per hour (per GB-hour for sized kinds).")
+    ],
+    monthly: Annotated[
+        str | None, typer.Option("--monthly", help="Monthly cap of one line, per unit.")
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Only for this project (overrides global).")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Applies from this instant (ISO 8601, UTC if no zone). Default: from the "
+            "beginning, so running resources and open invoices reflect it at once; closed "
+            "invoices it changes are corrected by adjustments.",
+        ),
+    ] = None,
+    currency: Annotated[
+        str | None, typer.Option("--currency", help="Default: [billing] currency.")
+    ] = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Add a price row; it supersedes the previous one from --since (prices are never
+    edited, so past invoices can be recomputed).
+
+    Example: rintik-lite price set flavor m1.small --hourly 0.021 --monthly 12.50
+    """
+    from rintik_lite import invoices
+
+    settings = settings_from(config)
+    hourly_amount = _decimal(hourly, "--hourly")
+    monthly_amount = _decimal(monthly, "--monthly")
+    when = parse_when(since, "--since")
+    open_db(settings)
+    try:
+        row = invoices.set_price(
+            kind,
+            key,
+            hourly_amount,
+            monthly=monthly_amount,
+            project_id=project,
+            since=when,
+            currency=currency or settings["billing.currency"],
+            now=datetime.now(UTC),
+        )
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+    if json_output:
+        typer.echo(json.dumps(row, indent=2))
+        return
+    scope = f" for project {row['project_id']}" if row["project_id"] else ""
+    cap = f", capped at {row['monthly']} a month" if row["monthly"] is not None else ""
+    start = f" from {row['since']}" if row["since"] else ""
+    typer.echo(
+        f"price {row['id']}: {row['kind']} {row['key']}{scope}: "
+        f"{row['hourly']} {row['currency']}/hour{cap}{start}"
+    )
+
+
+@price_app.command("list")
+def price_list(
+    kind: Annotated[str | None, typer.Option("--kind", help="Only this kind.")] = None,
+    project: Annotated[str | None, typer.Option("--project", help="Only this project.")] = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List every price row, superseded ones included.
+
+    Example: rintik-lite price list --kind flavor --json
+    """
+    from rintik_lite import invoices
+
+    settings = settings_from(config)
+    open_db(settings)
+    try:
+        rows = invoices.list_prices(kind, project)
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    _table(rows, ["id", "kind", "key", "project_id", "hourly", "monthly", "currency", "since"])
+
+
+@price_app.command("missing")
+def price_missing(
+    period: PeriodOption = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the prices missing for resources used in a period (default: this month);
+    those resources are billed 0 on lines flagged missing_price.
+
+    Example: rintik-lite price missing --json
+    """
+    from rintik_lite import invoices
+
+    settings = settings_from(config)
+    rules = _rules(settings)
+    chosen = _period(period)
+    open_db(settings)
+    try:
+        rows = invoices.missing_prices(datetime.now(UTC), rules, chosen)
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = [
+        {**row, "keys": " or ".join(row["keys"]), "projects": len(row["projects"])} for row in rows
+    ]
+    _table(table, ["kind", "keys", "entity_type", "entities", "projects"])
+
+
+@invoice_app.command("close")
+def invoice_close(
+    period: PeriodOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Show what would be closed; change nothing.")
+    ] = False,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Close the invoices of every ended month not closed yet (or of --period): freeze
+    their lines, number them, make them unpaid. Safe to run twice or in parallel.
+
+    Example: rintik-lite invoice close --period 2026-10 --dry-run
+    """
+    from rintik_lite import invoices
+
+    settings = settings_from(config)
+    rules = _rules(settings)
+    chosen = _period(period)
+    open_db(settings)
+    try:
+        closed = invoices.close_invoices(chosen, datetime.now(UTC), rules, dry_run=dry_run)
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+    if json_output:
+        typer.echo(json.dumps(closed, indent=2))
+        return
+    for doc in closed:
+        label = "would close" if dry_run else f"closed invoice {doc['number']}:"
+        typer.echo(
+            f"{label} project {doc['project_id']}, {doc['period']}, "
+            f"total {doc['total']} {doc['currency']}"
+        )
+    verb = "would be closed" if dry_run else "closed"
+    typer.echo(f"{len(closed)} invoice{'s' if len(closed) != 1 else ''} {verb}")
+
+
+@invoice_app.command("list")
+def invoice_list(
+    project: Annotated[str | None, typer.Option("--project", help="Project (tenant) id.")] = None,
+    period: PeriodOption = None,
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List invoices, newest period first; open ones are computed now.
+
+    Example: rintik-lite invoice list --project 7c15... --period 2026-10 --json
+    """
+    from rintik_lite import invoices
+
+    settings = settings_from(config)
+    rules = _rules(settings)
+    chosen = _period(period)
+    open_db(settings)
+    try:
+        rows = invoices.list_invoices(datetime.now(UTC), rules, project, chosen)
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+    if json_output:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    _table(rows, ["id", "number", "project_id", "period", "state", "total", "currency"])
+
+
+@invoice_app.command("show")
+def invoice_show(
+    invoice_id: Annotated[str, typer.Argument(metavar="ID", help="Invoice id.")],
+    output: Annotated[
+        str, typer.Option("--format", help="json, csv (the lines) or html (printable).")
+    ] = "json",
+    config: ConfigOption = None,
+) -> None:
+    """Print one invoice with its lines.
+
+    Example: rintik-lite invoice show 42 --format html > invoice-42.html
+    """
+    from rintik_lite import invoice_export, invoices
+
+    if output not in ("json", "csv", "html"):
+        raise fail(f"--format: {output!r} is not one of json, csv, html")
+    settings = settings_from(config)
+    rules = _rules(settings)
+    open_db(settings)
+    try:
+        doc = invoices.show_invoice(invoice_id, datetime.now(UTC), rules)
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+    if output == "csv":
+        typer.echo(invoice_export.invoice_csv(doc), nl=False)
+    elif output == "html":
+        typer.echo(
+            invoice_export.invoice_html(
+                doc, settings["billing.company_name"], settings["billing.company_address"]
+            )
+        )
+    else:
+        typer.echo(json.dumps(doc, indent=2))
+
+
+def _set_paid(invoice_id: str, config: Path | None, json_output: bool, paid: bool) -> None:
+    from rintik_lite import invoices
+
+    settings = settings_from(config)
+    open_db(settings)
+    change = invoices.pay_invoice if paid else invoices.unpay_invoice
+    try:
+        doc = change(invoice_id, datetime.now(UTC))
+    except RintikError as exc:
+        raise fail(str(exc)) from None
+    if json_output:
+        typer.echo(json.dumps(doc, indent=2))
+    else:
+        typer.echo(f"invoice {doc['id']} (number {doc['number']}) is {doc['state']}")
+
+
+@invoice_app.command("pay")
+def invoice_pay(
+    invoice_id: Annotated[str, typer.Argument(metavar="ID", help="Invoice id.")],
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Mark a closed invoice paid (unpaid -> finished).
+
+    Example: rintik-lite invoice pay 42
+    """
+    _set_paid(invoice_id, config, json_output, paid=True)
+
+
+@invoice_app.command("unpay")
+def invoice_unpay(
+    invoice_id: Annotated[str, typer.Argument(metavar="ID", help="Invoice id.")],
+    config: ConfigOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Roll a paid invoice back to unpaid (finished -> unpaid).
+
+    Example: rintik-lite invoice unpay 42
+    """
+    _set_paid(invoice_id, config, json_output, paid=False)
+
+
 def main() -> None:
     try:
         app()

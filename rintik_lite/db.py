@@ -136,7 +136,15 @@ def _v1(db: peewee.Database) -> None:
     db.create_tables(models.V1_TABLES)
 
 
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1]
+def _v2(db: peewee.Database) -> None:
+    """Billing: prices, invoices, their frozen lines, and the invoice number counter."""
+    from rintik_lite import models
+
+    db.create_tables(models.V2_TABLES)
+    models.InvoiceCounter.insert(name="invoice", value=0).on_conflict_ignore().execute()
+
+
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1, _v2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import peewee
@@ -120,3 +121,115 @@ class Project(BaseModel):
 
 
 V1_TABLES: list[type[peewee.Model]] = [Event, Quarantine, Entity, Interval, VolumeType, Project]
+
+
+# --- billing (schema version 2) -----------------------------------------------------------
+
+
+class MoneyField(peewee.TextField):
+    """An exact Decimal stored as its decimal string (``"12.34"``), never as a float.
+
+    SQLite's DECIMAL/NUMERIC affinity would silently store a REAL; text keeps every digit
+    and the exponent, so ``Decimal("1.50")`` reads back as ``Decimal("1.50")``. Amounts are
+    never compared or summed in SQL: the services read them and add Decimals in Python.
+    Also used for exact hours (``"0.5"``, or 50 digits under ``rounding = "exact"``).
+    """
+
+    def db_value(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, float):
+            raise TypeError("money must be a Decimal, not a float")
+        decimal = value if isinstance(value, Decimal) else Decimal(value)
+        if not decimal.is_finite():
+            raise ValueError(f"money must be finite, got {decimal}")
+        return format(decimal, "f")
+
+    def python_value(self, value: Any) -> Any:
+        return None if value is None else Decimal(value)
+
+
+class Price(BaseModel):
+    """One price row; never edited: a later row with a later `since` supersedes it.
+
+    `kind` is flavor | volume | snapshot | image | floating_ip | router; `key` the flavor
+    id or name, the volume type id or name, or `default`. `project_id` NULL = global.
+    `since` NULL = from the beginning of time.
+    """
+
+    kind = peewee.CharField(max_length=32)
+    key = peewee.CharField(max_length=255)
+    project_id = peewee.CharField(max_length=255, null=True)
+    hourly = MoneyField()
+    monthly = MoneyField(null=True)
+    currency = peewee.CharField(max_length=8)
+    since = UTCDateTimeField(null=True)
+    created_at = UTCDateTimeField()
+
+    class Meta:
+        indexes = ((("kind", "key"), False),)
+
+
+class Invoice(BaseModel):
+    """One invoice per project and period (`YYYY-MM`), whatever its state.
+
+    `in_progress` rows carry no amounts (they are computed live) and exist only to give the
+    running invoice a stable id. Closing fills `number` (from `InvoiceCounter`), the frozen
+    rules and the totals, and sets `unpaid`; paying sets `finished`. The unique
+    (project_id, period) makes a second closed invoice for a project-period impossible,
+    even for two processes closing at once; `number` is unique too.
+    """
+
+    project_id = peewee.CharField(max_length=255)
+    period = peewee.CharField(max_length=7)
+    state = peewee.CharField(max_length=16, index=True)  # in_progress | unpaid | finished
+    number = peewee.IntegerField(null=True, unique=True)
+    currency = peewee.CharField(max_length=8, null=True)
+    rounding = peewee.CharField(max_length=16, null=True)
+    decimal_places = peewee.IntegerField(null=True)
+    tax_percent = MoneyField(null=True)
+    subtotal = MoneyField(null=True)
+    tax = MoneyField(null=True)
+    total = MoneyField(null=True)
+    created_at = UTCDateTimeField()
+    closed_at = UTCDateTimeField(null=True)
+    paid_at = UTCDateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("project_id", "period"), True), (("period",), False))
+
+
+class InvoiceLine(BaseModel):
+    """A frozen line of a closed invoice; `adjusts` names the invoice an adjustment corrects."""
+
+    invoice = peewee.ForeignKeyField(Invoice, backref="lines", on_delete="CASCADE")
+    position = peewee.IntegerField()
+    entity_id = peewee.CharField(max_length=255)
+    entity_type = peewee.CharField(max_length=32)
+    description = peewee.TextField()
+    start = UTCDateTimeField()
+    end = UTCDateTimeField()
+    hours = MoneyField()
+    quantity = peewee.IntegerField()
+    unit_price = MoneyField(null=True)  # NULL on adjustment lines
+    amount = MoneyField()
+    missing_price = peewee.BooleanField(default=False)
+    price_kind = peewee.CharField(max_length=32)
+    price_key = peewee.CharField(max_length=255, null=True)
+    adjusts = peewee.ForeignKeyField(
+        Invoice, null=True, backref="adjusted_by", on_delete="RESTRICT", index=True
+    )
+
+    class Meta:
+        indexes = ((("invoice", "position"), True),)
+
+
+class InvoiceCounter(BaseModel):
+    """The last invoice number given. Closing locks this row (FOR UPDATE on PostgreSQL;
+    SQLite's IMMEDIATE transaction locks the whole file) so numbers are gapless."""
+
+    name = peewee.CharField(max_length=32, primary_key=True)
+    value = peewee.IntegerField()
+
+
+V2_TABLES: list[type[peewee.Model]] = [Price, Invoice, InvoiceLine, InvoiceCounter]

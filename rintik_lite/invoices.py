@@ -1,0 +1,929 @@
+"""Billing use cases: prices, invoices, closing, payments and adjustments.
+
+The only place the rating domain (`rintik_lite.billing`) meets the database. Every function
+takes `now` (only the CLI and the scheduler read the clock) and returns plain dicts in the
+JSON shape the CLI and the API print: money and hours as decimal strings, times ISO 8601
+UTC with a `Z`. Bad input raises `InvalidInput`, an unknown id `NotFound`. Every write is one
+transaction (`db.write_transaction()`); closing is one transaction per invoice.
+
+Invoices. One per project and period (a calendar month in UTC). While its period is not
+closed an invoice is `in_progress`: its lines are computed on every read from the ledger and
+the prices (an `Invoice` row is created lazily, only to give it a stable id). Closing freezes
+its lines (rated with `now` = the period's end), gives it the next number of a gapless
+sequence, computes subtotal, tax and total, and makes it `unpaid`; paying makes it
+`finished`, and `unpay` goes back (Rintik's rollback).
+
+Adjustments. A closed invoice is never edited. Whenever the invoice of a later period is
+computed (live) or closed, every closed invoice C of the project with an earlier period is
+re-rated from the *current* ledger and the price rows in force in C's period, with the rules
+frozen in C (rounding, decimal places, currency). For each resource, the difference between
+that and what was billed for it (C's own lines plus every adjustment for C already frozen in
+a later closed invoice) becomes an adjustment line (`adjusts` = C's id) on the later
+invoice; a zero difference makes no line. Closing freezes those lines, so a difference is
+billed exactly once. A live invoice shows what closing it now would freeze: while two
+periods are open (the month just ended, before it is closed, and the new one) both show the
+same pending adjustments; only the first to close bills them. A project with no usage in a
+period gets an invoice for it only to carry adjustments, and then only for the running
+period or, when closing, the latest ended period.
+
+Concurrency. Closing takes the invoice-number counter row first (FOR UPDATE on PostgreSQL;
+SQLite's BEGIN IMMEDIATE already serialises writers), then re-reads the invoice's state: two
+closers of the same period, in two processes, close each project-period exactly once and
+hand out unique, gapless numbers. The unique (project_id, period) and unique number in the
+schema are the last line of defence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Context, Decimal, InvalidOperation, localcontext
+from typing import Any
+
+import peewee
+
+from rintik_lite.billing import rating
+from rintik_lite.billing.periods import Period, ended_periods, require_aware
+from rintik_lite.billing.rating import Line, RatingRules, Totals, Usage
+from rintik_lite.db import database, is_sqlite, write_transaction
+from rintik_lite.errors import InvalidInput, NotFound, SettingsError
+from rintik_lite.ledger.notifications import format_time
+from rintik_lite.models import Interval, Invoice, InvoiceCounter, InvoiceLine, Price, VolumeType
+from rintik_lite.settings import Settings
+
+log = logging.getLogger(__name__)
+
+IN_PROGRESS = "in_progress"
+UNPAID = "unpaid"
+FINISHED = "finished"
+STATES: tuple[str, ...] = (IN_PROGRESS, UNPAID, FINISHED)
+CLOSED_STATES: tuple[str, ...] = (UNPAID, FINISHED)
+
+#: Price kinds priced per key (flavor id or name, volume type id or name); the others have
+#: one price per scope, under the key ``"default"``.
+KEYED_KINDS: tuple[str, ...] = ("flavor", "volume")
+
+_COUNTER = "invoice"
+_EXACT = Context(prec=4 * rating.PRECISION)
+
+
+# --- input ---------------------------------------------------------------------------------
+
+
+def rules_from(settings: Settings) -> RatingRules:
+    """The rating rules of the `[billing]` settings."""
+    try:
+        return RatingRules(
+            rounding=settings["billing.rounding"],
+            decimal_places=settings["billing.decimal_places"],
+            tax_percent=settings["billing.tax_percent"],
+            currency=str(settings["billing.currency"]).strip().upper(),
+        )
+    except (TypeError, ValueError) as exc:
+        raise SettingsError(f"bad [billing] settings: {exc}") from None
+
+
+def parse_decimal(value: Decimal | str | int, name: str) -> Decimal:
+    """A finite Decimal from a Decimal, an int or a decimal string; InvalidInput otherwise.
+
+    Floats are refused: money never passes through binary floating point.
+    """
+    if isinstance(value, bool) or not isinstance(value, Decimal | str | int):
+        raise InvalidInput(f"{name}: {value!r} is not a decimal number")
+    try:
+        result = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise InvalidInput(f"{name}: {value!r} is not a decimal number") from None
+    if not result.is_finite():
+        raise InvalidInput(f"{name}: {value!r} is not a finite decimal number")
+    places = -int(result.as_tuple().exponent)  # finite: the exponent is an int
+    if places > 30 or (result and result.adjusted() >= 15):
+        raise InvalidInput(f"{name}: {value!r} is out of range (up to 15 digits and 30 places)")
+    return result
+
+
+def parse_period(text: str) -> Period:
+    """A period written `YYYY-MM`; InvalidInput otherwise."""
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+# --- prices --------------------------------------------------------------------------------
+
+
+def price_dict(row: Price) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "key": row.key,
+        "project_id": row.project_id,
+        "hourly": _money(row.hourly),
+        "monthly": _money(row.monthly),
+        "currency": row.currency,
+        "since": format_time(row.since) if row.since is not None else None,
+        "created_at": format_time(row.created_at),
+    }
+
+
+def set_price(
+    kind: str,
+    key: str,
+    hourly: Decimal | str | int,
+    *,
+    currency: str,
+    now: datetime,
+    monthly: Decimal | str | int | None = None,
+    project_id: str | None = None,
+    since: datetime | None = None,
+) -> dict[str, Any]:
+    """Add a price row; it supersedes earlier rows of the same kind, key and scope from
+    `since` (None: from the beginning, so it applies to resources already running and to
+    every invoice computed from now on; a closed invoice it changes gets an adjustment).
+
+    `key` is the flavor id or name (`flavor`), the volume type id or name (`volume`), or
+    `default` for the other kinds. A row naming `project_id` overrides global rows for it.
+    """
+    require_aware(now, "now")
+    if kind not in rating.PRICE_KINDS:
+        raise InvalidInput(
+            f"unknown price kind {kind!r}: choose one of {', '.join(rating.PRICE_KINDS)}"
+        )
+    key = key.strip()
+    if not key:
+        raise InvalidInput("the price key must not be empty")
+    if kind not in KEYED_KINDS and key != rating.DEFAULT_KEY:
+        raise InvalidInput(f"{kind} prices have no key: use {rating.DEFAULT_KEY!r}, not {key!r}")
+    if len(key) > 255:
+        raise InvalidInput("the price key is longer than 255 characters")
+    hourly_amount = parse_decimal(hourly, "hourly")
+    monthly_amount = None if monthly is None else parse_decimal(monthly, "monthly")
+    for name, amount in (("hourly", hourly_amount), ("monthly", monthly_amount)):
+        if amount is not None and amount < 0:
+            raise InvalidInput(f"{name} must not be negative, got {amount}")
+    currency = currency.strip().upper()
+    if not currency or len(currency) > 8:
+        raise InvalidInput(f"bad currency {currency!r}")
+    if project_id is not None and not project_id.strip():
+        raise InvalidInput("the project id must not be empty")
+    if since is not None:
+        try:
+            require_aware(since, "since")
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+    with write_transaction():
+        row = Price.create(
+            kind=kind,
+            key=key,
+            project_id=project_id,
+            hourly=hourly_amount,
+            monthly=monthly_amount,
+            currency=currency,
+            since=since,
+            created_at=now,
+        )
+    return price_dict(row)
+
+
+def list_prices(kind: str | None = None, project_id: str | None = None) -> list[dict[str, Any]]:
+    """Every price row (superseded ones too), by kind, key, project, then since."""
+    query = Price.select()
+    if kind is not None:
+        if kind not in rating.PRICE_KINDS:
+            raise InvalidInput(
+                f"unknown price kind {kind!r}: choose one of {', '.join(rating.PRICE_KINDS)}"
+            )
+        query = query.where(Price.kind == kind)
+    if project_id is not None:
+        query = query.where(Price.project_id == project_id)
+    rows = list(query.order_by(Price.id))
+    rows.sort(key=lambda r: (r.kind, r.key, r.project_id or "", r.since is not None, r.since, r.id))
+    return [price_dict(r) for r in rows]
+
+
+def missing_prices(
+    now: datetime, rules: RatingRules, period: Period | None = None
+) -> list[dict[str, Any]]:
+    """Resources billed 0 for lack of a price in `period` (default: the running one).
+
+    One row per price that would fix it: `kind`, `keys` (the id key first, then the name
+    key: set either), `entity_type`, `entities` (how many resources), `projects`.
+    """
+    period = period or Period.containing(now)
+    billing = _Billing.load()
+    found: dict[tuple[str, tuple[str, ...]], tuple[str, set[str], set[str]]] = {}
+    for row in _overlapping(period, None):
+        usage = billing.usage(row)
+        for line in rating.rate_usage(usage, period, now, billing.prices, rules):
+            if line.missing_price:
+                keys = tuple(rating.price_keys(usage))
+                _, entities, projects = found.setdefault(
+                    (line.price_kind, keys), (usage.entity_type, set(), set())
+                )
+                entities.add(usage.entity_id)
+                projects.add(usage.project_id)
+    return [
+        {
+            "kind": kind,
+            "keys": list(keys),
+            "entity_type": entity_type,
+            "entities": len(entities),
+            "projects": sorted(projects),
+        }
+        for (kind, keys), (entity_type, entities, projects) in sorted(found.items())
+    ]
+
+
+# --- rating the ledger ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BillLine:
+    """One invoice line as shown and as frozen: a rated interval, or an adjustment.
+
+    An adjustment (`adjusts` = the id of the closed invoice it corrects) has no unit price;
+    its hours and amount are the differences, its start and end the corrected period.
+    """
+
+    entity_id: str
+    entity_type: str
+    description: str
+    start: datetime
+    end: datetime
+    hours: Decimal
+    quantity: int
+    unit_price: Decimal | None
+    amount: Decimal
+    missing_price: bool
+    price_kind: str
+    price_key: str | None
+    adjusts: int | None = None
+
+    @classmethod
+    def rated(cls, line: Line) -> BillLine:
+        return cls(
+            entity_id=line.entity_id,
+            entity_type=line.entity_type,
+            description=line.description,
+            start=line.start,
+            end=line.end,
+            hours=line.hours,
+            quantity=line.quantity,
+            unit_price=line.unit_price,
+            amount=line.amount,
+            missing_price=line.missing_price,
+            price_kind=line.price_kind,
+            price_key=line.price_key,
+        )
+
+    @classmethod
+    def frozen(cls, row: InvoiceLine) -> BillLine:
+        return cls(
+            entity_id=row.entity_id,
+            entity_type=row.entity_type,
+            description=row.description,
+            start=row.start,
+            end=row.end,
+            hours=row.hours,
+            quantity=row.quantity,
+            unit_price=row.unit_price,
+            amount=row.amount,
+            missing_price=row.missing_price,
+            price_kind=row.price_kind,
+            price_key=row.price_key,
+            adjusts=row.adjusts_id,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "entity_id": self.entity_id,
+            "entity_type": self.entity_type,
+            "description": self.description,
+            "start": format_time(self.start),
+            "end": format_time(self.end),
+            "hours": _money(self.hours),
+            "quantity": self.quantity,
+            "unit_price": _money(self.unit_price),
+            "amount": _money(self.amount),
+            "missing_price": self.missing_price,
+            "adjusts": self.adjusts,
+        }
+
+    def as_rating_line(self) -> Line:
+        """The same amount as a rating `Line`, for `rating.totals`."""
+        return Line(
+            entity_id=self.entity_id,
+            entity_type=self.entity_type,
+            description=self.description,
+            start=self.start,
+            end=self.end,
+            hours=self.hours,
+            quantity=self.quantity,
+            unit_price=self.unit_price if self.unit_price is not None else Decimal(0),
+            amount=self.amount,
+            missing_price=self.missing_price,
+            price_kind=self.price_kind,
+            price_key=self.price_key,
+            exact_amount=self.amount,
+        )
+
+
+def _totals(lines: Sequence[BillLine], rules: RatingRules) -> Totals:
+    amounts = rating.totals([line.as_rating_line() for line in lines], rules)
+    if amounts.tax.is_zero():  # a credit taxed at 0 % rounds to -0.00: print it 0.00
+        amounts = Totals(amounts.subtotal, amounts.tax.copy_abs(), amounts.total)
+    return amounts
+
+
+@dataclass(frozen=True)
+class _Billing:
+    """What rating needs besides the ledger: every price row, volume type names."""
+
+    prices: tuple[rating.Price, ...]
+    type_names: dict[str, str]
+
+    @classmethod
+    def load(cls) -> _Billing:
+        prices = tuple(
+            rating.Price(
+                kind=p.kind,
+                key=p.key,
+                hourly=p.hourly,
+                monthly=p.monthly,
+                currency=p.currency,
+                since=p.since,
+                project_id=p.project_id,
+            )
+            for p in Price.select().order_by(Price.id)  # on a `since` tie the later row wins
+        )
+        return cls(prices, {t.type_id: t.name for t in VolumeType.select()})
+
+    def usage(self, row: Interval) -> Usage:
+        a: dict[str, Any] = row.attributes or {}
+        size = a.get("size")
+        if isinstance(size, float):
+            size = Decimal(str(size))
+        elif not isinstance(size, int | Decimal) or isinstance(size, bool):
+            size = None
+        type_id = a.get("volume_type_id")
+        return Usage(
+            entity_id=row.entity_id,
+            entity_type=row.entity_type,
+            project_id=row.project_id,
+            start=row.start,
+            end=row.end,
+            name=row.name,
+            flavor_id=a.get("flavor_id"),
+            flavor=a.get("flavor"),
+            volume_type_id=type_id,
+            volume_type=self.type_names.get(type_id) if type_id else None,
+            size=size,
+        )
+
+    def rate(
+        self, rows: Iterable[Interval], period: Period, now: datetime, rules: RatingRules
+    ) -> list[BillLine]:
+        """The lines of `rows` in `period` (clipped to `now`), in a fixed order."""
+        lines = [
+            BillLine.rated(line)
+            for row in rows
+            for line in rating.rate_usage(self.usage(row), period, now, self.prices, rules)
+        ]
+        lines.sort(key=lambda b: (b.entity_type, b.entity_id, b.start))
+        return lines
+
+
+def _overlapping(period: Period, project_id: str | None) -> list[Interval]:
+    query = Interval.select().where(
+        (Interval.start < period.end) & (Interval.end.is_null() | (Interval.end > period.start))
+    )
+    if project_id is not None:
+        query = query.where(Interval.project_id == project_id)
+    return list(query)
+
+
+def _projects_with_usage(period: Period, project_id: str | None = None) -> set[str]:
+    query = (
+        Interval.select(Interval.project_id)
+        .where(
+            (Interval.start < period.end) & (Interval.end.is_null() | (Interval.end > period.start))
+        )
+        .distinct()
+    )
+    if project_id is not None:
+        query = query.where(Interval.project_id == project_id)
+    return {project for (project,) in query.tuples()}
+
+
+def _frozen_rules(invoice: Invoice) -> RatingRules:
+    return RatingRules(
+        rounding=invoice.rounding,
+        decimal_places=invoice.decimal_places,
+        tax_percent=invoice.tax_percent,
+        currency=invoice.currency,
+    )
+
+
+def _sum(values: Iterable[Decimal]) -> Decimal:
+    """An exact sum (exact hours have 50 digits: more than the default context keeps)."""
+    with localcontext(_EXACT):
+        return sum(values, Decimal(0))
+
+
+def _adjustments(project_id: str, before: Period, billing: _Billing) -> list[BillLine]:
+    """The pending adjustment lines for every closed invoice of the project before `before`.
+
+    See the module docstring: re-rate each closed period from today's ledger and the
+    prices in force in it, with the rules frozen at its close; subtract what was billed for
+    it (its own lines and every adjustment already frozen for it); one line per resource
+    with a non-zero difference.
+    """
+    closed = list(
+        Invoice.select()
+        .where(
+            (Invoice.project_id == project_id)
+            & Invoice.state.in_(CLOSED_STATES)
+            & (Invoice.period < str(before))
+        )
+        .order_by(Invoice.period)
+    )
+    if not closed:
+        return []
+    ids = [c.id for c in closed]
+    billed: dict[int, dict[str, list[BillLine]]] = defaultdict(lambda: defaultdict(list))
+    query = InvoiceLine.select().where(
+        (InvoiceLine.invoice.in_(ids) & InvoiceLine.adjusts.is_null())
+        | InvoiceLine.adjusts.in_(ids)
+    )
+    for row in query:
+        target = row.adjusts_id if row.adjusts_id is not None else row.invoice_id
+        billed[target][row.entity_id].append(BillLine.frozen(row))
+    last_end = Period.parse(closed[-1].period).end
+    history = list(
+        Interval.select().where((Interval.project_id == project_id) & (Interval.start < last_end))
+    )
+    lines: list[BillLine] = []
+    for invoice in closed:
+        period = Period.parse(invoice.period)
+        rows = [
+            r for r in history if r.start < period.end and (r.end is None or r.end > period.start)
+        ]
+        recomputed: dict[str, list[BillLine]] = defaultdict(list)
+        for line in billing.rate(rows, period, period.end, _frozen_rules(invoice)):
+            recomputed[line.entity_id].append(line)
+        was = billed.get(invoice.id, {})
+        for entity_id in sorted(set(recomputed) | set(was)):
+            now_lines, was_lines = recomputed.get(entity_id, []), was.get(entity_id, [])
+            difference = _sum(b.amount for b in now_lines) - _sum(b.amount for b in was_lines)
+            if difference == 0:
+                continue
+            last = (now_lines or [b for b in was_lines if b.adjusts is None] or was_lines)[-1]
+            description = (
+                f"adjustment to invoice #{invoice.number} ({invoice.period}): {last.description}"
+                if last.adjusts is None
+                else last.description  # already an adjustment to this invoice
+            )
+            lines.append(
+                BillLine(
+                    entity_id=entity_id,
+                    entity_type=last.entity_type,
+                    description=description,
+                    start=period.start,
+                    end=period.end,
+                    hours=_sum(b.hours for b in now_lines) - _sum(b.hours for b in was_lines),
+                    quantity=last.quantity,
+                    unit_price=None,
+                    amount=difference,
+                    missing_price=any(b.missing_price for b in now_lines),
+                    price_kind=last.price_kind,
+                    price_key=None,
+                    adjusts=invoice.id,
+                )
+            )
+    return lines
+
+
+# --- invoices as JSON ----------------------------------------------------------------------
+
+
+def _invoice_json(
+    invoice: Invoice,
+    lines: Sequence[BillLine] | None,
+    amounts: Totals | None,
+    rules: RatingRules | None,
+) -> dict[str, Any]:
+    """An invoice in its JSON shape; `lines` None leaves them out (for lists)."""
+    period = Period.parse(invoice.period)
+    closed = invoice.state in CLOSED_STATES
+    doc: dict[str, Any] = {
+        "id": invoice.id,
+        "number": invoice.number,
+        "project_id": invoice.project_id,
+        "period": invoice.period,
+        "state": invoice.state,
+        "start": format_time(period.start),
+        "end": format_time(period.end),
+        "currency": invoice.currency if closed or rules is None else rules.currency,
+        "tax_percent": _money(
+            invoice.tax_percent if closed or rules is None else rules.tax_percent
+        ),
+        "subtotal": _money(invoice.subtotal if closed or amounts is None else amounts.subtotal),
+        "tax": _money(invoice.tax if closed or amounts is None else amounts.tax),
+        "total": _money(invoice.total if closed or amounts is None else amounts.total),
+        "closed_at": format_time(invoice.closed_at) if invoice.closed_at else None,
+        "paid_at": format_time(invoice.paid_at) if invoice.paid_at else None,
+    }
+    if lines is not None:
+        doc["lines"] = [line.to_json() for line in lines]
+    return doc
+
+
+def _frozen_lines(invoice: Invoice) -> list[BillLine]:
+    query = InvoiceLine.select().where(InvoiceLine.invoice == invoice.id)
+    return [BillLine.frozen(row) for row in query.order_by(InvoiceLine.position)]
+
+
+def _closed_json(invoice: Invoice, with_lines: bool = True) -> dict[str, Any]:
+    return _invoice_json(invoice, _frozen_lines(invoice) if with_lines else None, None, None)
+
+
+def _live_lines(
+    project_id: str, period: Period, now: datetime, rules: RatingRules, billing: _Billing
+) -> list[BillLine]:
+    """The lines the project's invoice for `period` has if closed now (adjustments last)."""
+    lines = billing.rate(_overlapping(period, project_id), period, min(now, period.end), rules)
+    return lines + _adjustments(project_id, period, billing)
+
+
+def _live_json(
+    invoice: Invoice,
+    now: datetime,
+    rules: RatingRules,
+    billing: _Billing,
+    with_lines: bool = True,
+) -> dict[str, Any]:
+    lines = _live_lines(invoice.project_id, Period.parse(invoice.period), now, rules, billing)
+    return _invoice_json(invoice, lines if with_lines else None, _totals(lines, rules), rules)
+
+
+def _invoice_id(invoice_id: int | str) -> int:
+    if isinstance(invoice_id, bool):
+        raise InvalidInput(f"invoice id must be a whole number, got {invoice_id!r}")
+    if isinstance(invoice_id, str):
+        text = invoice_id.strip()
+        if not text.isdecimal():
+            raise InvalidInput(f"invoice id must be a whole number, got {invoice_id!r}")
+        return int(text)
+    return invoice_id
+
+
+def _get(invoice_id: int | str) -> Invoice:
+    key = _invoice_id(invoice_id)
+    invoice: Invoice | None = None
+    if 0 < key < 2**31:  # the id column's range: a larger id cannot exist
+        invoice = Invoice.get_or_none(Invoice.id == key)
+    if invoice is None:
+        raise NotFound(f"invoice {key} does not exist")
+    return invoice
+
+
+def _ensure_rows(
+    keys: Iterable[tuple[str, Period]], now: datetime
+) -> dict[tuple[str, str], Invoice]:
+    """The invoice rows of (project, period) pairs, creating the missing ones (lazily, so a
+    running invoice has a stable id); creating is one transaction, safe against a racer."""
+    wanted = {(project, str(period)) for project, period in keys}
+    if not wanted:
+        return {}
+    rows = _rows_for(wanted)
+    missing = sorted(wanted - set(rows))
+    if missing:
+        with write_transaction():
+            for chunk_start in range(0, len(missing), 200):
+                Invoice.insert_many(
+                    [
+                        {"project_id": p, "period": y, "state": IN_PROGRESS, "created_at": now}
+                        for p, y in missing[chunk_start : chunk_start + 200]
+                    ]
+                ).on_conflict_ignore().execute()
+        rows = _rows_for(wanted)
+    return rows
+
+
+def _rows_for(wanted: set[tuple[str, str]]) -> dict[tuple[str, str], Invoice]:
+    rows: dict[tuple[str, str], Invoice] = {}
+    for period in {y for _, y in wanted}:
+        projects = [p for p, y in wanted if y == period]
+        for start in range(0, len(projects), 200):
+            query = Invoice.select().where(
+                (Invoice.period == period) & Invoice.project_id.in_(projects[start : start + 200])
+            )
+            rows.update({(r.project_id, r.period): r for r in query})
+    return rows
+
+
+# --- reading invoices ----------------------------------------------------------------------
+
+
+def _first_period(project_id: str | None = None) -> Period | None:
+    """The earliest period with usage or an open invoice row (for that project)."""
+    starts = Interval.select(peewee.fn.MIN(Interval.start))
+    periods = Invoice.select(peewee.fn.MIN(Invoice.period)).where(Invoice.state == IN_PROGRESS)
+    if project_id is not None:
+        starts = starts.where(Interval.project_id == project_id)
+        periods = periods.where(Invoice.project_id == project_id)
+    candidates: list[Period] = []
+    first_start = starts.scalar()
+    if first_start is not None:
+        candidates.append(Period.containing(Interval.start.python_value(first_start)))
+    first_open = periods.scalar()
+    if first_open is not None:
+        candidates.append(Period.parse(first_open))
+    return min(candidates) if candidates else None
+
+
+def _open_rows(period: Period, project_id: str | None) -> set[str]:
+    query = Invoice.select(Invoice.project_id).where(
+        (Invoice.period == str(period)) & (Invoice.state == IN_PROGRESS)
+    )
+    if project_id is not None:
+        query = query.where(Invoice.project_id == project_id)
+    return {p for (p,) in query.tuples()}
+
+
+def _closed_projects(period: Period) -> set[str]:
+    query = Invoice.select(Invoice.project_id).where(
+        (Invoice.period == str(period)) & Invoice.state.in_(CLOSED_STATES)
+    )
+    return {p for (p,) in query.tuples()}
+
+
+def _projects_with_closed_before(period: Period, project_id: str | None) -> set[str]:
+    query = (
+        Invoice.select(Invoice.project_id)
+        .where(Invoice.state.in_(CLOSED_STATES) & (Invoice.period < str(period)))
+        .distinct()
+    )
+    if project_id is not None:
+        query = query.where(Invoice.project_id == project_id)
+    return {p for (p,) in query.tuples()}
+
+
+def _open_projects(period: Period, project_id: str | None, billing: _Billing | None) -> set[str]:
+    """Projects whose invoice for `period` is not closed yet and has something on it: usage
+    in the period, an invoice row, or (when `billing` is given) adjustments to carry."""
+    projects = _projects_with_usage(period, project_id) | _open_rows(period, project_id)
+    projects -= _closed_projects(period)
+    if billing is not None:
+        for project in sorted(_projects_with_closed_before(period, project_id) - projects):
+            if _adjustments(project, period, billing):
+                projects.add(project)
+    return projects
+
+
+def _open_keys(
+    now: datetime, billing: _Billing, project_id: str | None, period: Period | None
+) -> set[tuple[str, Period]]:
+    """(project, period) of every invoice not closed yet: the running period's and those of
+    ended periods still waiting to be closed."""
+    current = Period.containing(now)
+    if period is not None:
+        periods = [period] if period <= current else []
+    else:
+        first = _first_period(project_id)
+        periods = [*ended_periods(first, now), current] if first is not None else [current]
+    keys: set[tuple[str, Period]] = set()
+    for candidate in periods:
+        projects = _open_projects(candidate, project_id, billing if candidate == current else None)
+        keys.update((project, candidate) for project in projects)
+    return keys
+
+
+def list_invoices(
+    now: datetime,
+    rules: RatingRules,
+    project_id: str | None = None,
+    period: Period | None = None,
+) -> list[dict[str, Any]]:
+    """Invoices without their lines, newest period first, then by project.
+
+    Closed invoices as frozen; open ones (`in_progress`) computed live, each given an id.
+    """
+    require_aware(now, "now")
+    billing = _Billing.load()
+    query = Invoice.select().where(Invoice.state.in_(CLOSED_STATES))
+    if project_id is not None:
+        query = query.where(Invoice.project_id == project_id)
+    if period is not None:
+        query = query.where(Invoice.period == str(period))
+    result = [_closed_json(row, with_lines=False) for row in query]
+    rows = _ensure_rows(_open_keys(now, billing, project_id, period), now)
+    result.extend(_live_json(row, now, rules, billing, with_lines=False) for row in rows.values())
+    result.sort(key=lambda doc: doc["project_id"])
+    result.sort(key=lambda doc: doc["period"], reverse=True)
+    return result
+
+
+def show_invoice(invoice_id: int | str, now: datetime, rules: RatingRules) -> dict[str, Any]:
+    """One invoice with its lines; an open one is computed now. NotFound for an unknown id."""
+    require_aware(now, "now")
+    invoice = _get(invoice_id)
+    if invoice.state in CLOSED_STATES:
+        return _closed_json(invoice)
+    return _live_json(invoice, now, rules, _Billing.load())
+
+
+def invoice_for(
+    project_id: str, period: Period, now: datetime, rules: RatingRules
+) -> dict[str, Any]:
+    """The project's invoice for `period`, with its lines (created lazily when open).
+
+    NotFound when the project has nothing to bill in that period; InvalidInput for a
+    period that has not begun.
+    """
+    require_aware(now, "now")
+    if period > Period.containing(now):
+        raise InvalidInput(f"period {period} has not begun")
+    invoice = Invoice.get_or_none(
+        (Invoice.project_id == project_id) & (Invoice.period == str(period))
+    )
+    if invoice is not None and invoice.state in CLOSED_STATES:
+        return _closed_json(invoice)
+    billing = _Billing.load()
+    if invoice is None:
+        if not _live_lines(project_id, period, now, rules, billing):
+            raise NotFound(f"project {project_id} has no invoice for {period}")
+        invoice = _ensure_rows([(project_id, period)], now)[(project_id, str(period))]
+        if invoice.state in CLOSED_STATES:  # closed by another process meanwhile
+            return _closed_json(invoice)
+    return _live_json(invoice, now, rules, billing)
+
+
+# --- closing -------------------------------------------------------------------------------
+
+
+def _lock_counter() -> int:
+    """Take the invoice-number counter (held until commit) and return its value."""
+    query = InvoiceCounter.select().where(InvoiceCounter.name == _COUNTER)
+    if not is_sqlite():
+        query = query.for_update()
+    row = query.get_or_none()
+    if row is None:  # a database migrated without its counter row: recreate it
+        highest = Invoice.select(peewee.fn.MAX(Invoice.number)).scalar() or 0
+        InvoiceCounter.insert(name=_COUNTER, value=highest).on_conflict_ignore().execute()
+        row = query.get()
+    return int(row.value)
+
+
+def _close_one(
+    project_id: str, period: Period, now: datetime, rules: RatingRules, dry_run: bool
+) -> dict[str, Any] | None:
+    """Close one project-period in one transaction; None when already closed or empty."""
+    with database.atomic() if dry_run else write_transaction():
+        last_number = 0 if dry_run else _lock_counter()
+        where = (Invoice.project_id == project_id) & (Invoice.period == str(period))
+        invoice = Invoice.get_or_none(where)
+        if invoice is not None and invoice.state != IN_PROGRESS:
+            return None
+        billing = _Billing.load()
+        lines = billing.rate(_overlapping(period, project_id), period, period.end, rules)
+        lines += _adjustments(project_id, period, billing)
+        if not lines and invoice is None:
+            return None
+        amounts = _totals(lines, rules)
+        if dry_run:
+            draft = invoice or Invoice(
+                id=None, project_id=project_id, period=str(period), state=IN_PROGRESS
+            )
+            return _invoice_json(draft, None, amounts, rules)
+        if invoice is None:
+            Invoice.insert(
+                project_id=project_id, period=str(period), state=IN_PROGRESS, created_at=now
+            ).on_conflict_ignore().execute()
+        query = Invoice.select().where(where)
+        invoice = (query if is_sqlite() else query.for_update()).get()
+        if invoice.state != IN_PROGRESS:  # unreachable while the counter is held
+            return None
+        number = last_number + 1
+        InvoiceCounter.update(value=number).where(InvoiceCounter.name == _COUNTER).execute()
+        Invoice.update(
+            state=UNPAID,
+            number=number,
+            currency=rules.currency,
+            rounding=rules.rounding,
+            decimal_places=rules.decimal_places,
+            tax_percent=rules.tax_percent,
+            subtotal=amounts.subtotal,
+            tax=amounts.tax,
+            total=amounts.total,
+            closed_at=now,
+        ).where(Invoice.id == invoice.id).execute()
+        rows = [
+            {
+                "invoice": invoice.id,
+                "position": position,
+                "entity_id": line.entity_id,
+                "entity_type": line.entity_type,
+                "description": line.description,
+                "start": line.start,
+                "end": line.end,
+                "hours": line.hours,
+                "quantity": line.quantity,
+                "unit_price": line.unit_price,
+                "amount": line.amount,
+                "missing_price": line.missing_price,
+                "price_kind": line.price_kind,
+                "price_key": line.price_key,
+                "adjusts": line.adjusts,
+            }
+            for position, line in enumerate(lines)
+        ]
+        for start in range(0, len(rows), 100):
+            InvoiceLine.insert_many(rows[start : start + 100]).execute()
+        closed = Invoice.get_by_id(invoice.id)
+        log.info(
+            "closed invoice %s: project %s, %s, total %s %s",
+            number,
+            project_id,
+            period,
+            amounts.total,
+            rules.currency,
+        )
+        return _closed_json(closed, with_lines=False)
+
+
+def close_invoices(
+    period: Period | None,
+    now: datetime,
+    rules: RatingRules,
+    *,
+    dry_run: bool = False,
+    through: Period | None = None,
+) -> list[dict[str, Any]]:
+    """Close the invoices of `period`, or of every ended period not closed yet (None).
+
+    Every project with usage in the period (or an invoice row for it; or, for the latest
+    ended period, adjustments to carry) gets its invoice closed, one transaction each, in
+    (period, project) order. Idempotent and safe to run in two processes at once: each
+    project-period is closed once. `through` limits None to periods up to that one (the
+    scheduler uses it). `dry_run` computes without writing (numbers are then None).
+    Returns the invoices closed (or that would be), without their lines. InvalidInput for a
+    period that has not ended.
+    """
+    require_aware(now, "now")
+    latest_ended = Period.containing(now).previous()
+    if period is not None:
+        if period.end > now:
+            raise InvalidInput(
+                f"period {period} has not ended: it can be closed from {format_time(period.end)}"
+            )
+        periods = [period]
+    else:
+        first = min(filter(None, [_first_period(), latest_ended]))
+        periods = [p for p in ended_periods(first, now) if through is None or p <= through]
+    closed: list[dict[str, Any]] = []
+    for candidate in periods:
+        billing = _Billing.load() if candidate == latest_ended else None
+        projects = _open_projects(candidate, None, billing)
+        for project_id in sorted(projects):
+            result = _close_one(project_id, candidate, now, rules, dry_run)
+            if result is not None:
+                closed.append(result)
+    return closed
+
+
+# --- payment -------------------------------------------------------------------------------
+
+
+def pay_invoice(invoice_id: int | str, now: datetime) -> dict[str, Any]:
+    """Mark a closed invoice paid (`unpaid` -> `finished`); paying twice changes nothing."""
+    require_aware(now, "now")
+    with write_transaction():
+        invoice = _get(invoice_id)
+        if invoice.state == IN_PROGRESS:
+            raise InvalidInput(
+                f"invoice {invoice.id} is in progress: it cannot be paid before it is closed"
+            )
+        if invoice.state == UNPAID:
+            Invoice.update(state=FINISHED, paid_at=now).where(Invoice.id == invoice.id).execute()
+        return _closed_json(Invoice.get_by_id(invoice.id), with_lines=False)
+
+
+def unpay_invoice(invoice_id: int | str, now: datetime) -> dict[str, Any]:
+    """Roll a paid invoice back to `unpaid` (`finished` -> `unpaid`); idempotent."""
+    require_aware(now, "now")
+    with write_transaction():
+        invoice = _get(invoice_id)
+        if invoice.state == IN_PROGRESS:
+            raise InvalidInput(f"invoice {invoice.id} is in progress: it has not been closed")
+        if invoice.state == FINISHED:
+            Invoice.update(state=UNPAID, paid_at=None).where(Invoice.id == invoice.id).execute()
+        return _closed_json(Invoice.get_by_id(invoice.id), with_lines=False)
