@@ -1,9 +1,10 @@
 """`rintik-lite run`: start the threads, stop them on SIGINT/SIGTERM, in reverse order.
 
-Signal handlers only set a flag. Each thread runs a loop that checks it at least twice a
-second, commits (or leaves unacknowledged) what it holds, and returns; `run` joins each
-with a timeout and warns about any that will not stop. Stop order: API, collector, then the
-database.
+Three threads: the scheduler (closes ended months), the collector (RabbitMQ -> ledger) and
+the API (cheroot serving the Bottle app). Signal handlers only set a flag. Each thread runs
+a loop that checks it at least twice a second, commits (or leaves unacknowledged) what it
+holds, and returns; `shutdown` joins them in reverse order (API, collector, scheduler) with a
+timeout, warns about any that will not stop, then closes the database.
 """
 
 from __future__ import annotations
@@ -12,10 +13,19 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from types import FrameType
+from typing import Any
 
+import peewee
+
+from rintik_lite import services
+from rintik_lite.api import create_app
+from rintik_lite.api.server import ApiServer
 from rintik_lite.collector import Collector
 from rintik_lite.db import close_database
+from rintik_lite.ledger.notifications import format_time
+from rintik_lite.scheduler import Scheduler
 from rintik_lite.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,6 +40,8 @@ class Runtime:
         self.settings = settings
         self.stop = threading.Event()
         self.collector = Collector(settings)
+        self.scheduler = Scheduler.from_settings(settings)
+        self.api = ApiServer.from_settings(settings, create_app(settings, health=self.health))
         self.threads: list[threading.Thread] = []
 
     def _thread(self, name: str, target: Callable[[threading.Event], None]) -> None:
@@ -45,7 +57,37 @@ class Runtime:
         self.threads.append(thread)
 
     def start(self) -> None:
+        self.api.start()  # binds now: a port in use is a one-line error before anything runs
+        self._thread("scheduler", self.scheduler.run)
         self._thread("collector", self.collector.run)
+        self._thread("api", self.api.run)
+
+    def health(self) -> dict[str, Any]:
+        """What /healthz shows: healthy only when every part is."""
+        threads = {t.name: t.is_alive() for t in self.threads}
+        status = self.collector.status
+        database_error = status.database_error
+        try:
+            services.ping()
+        except peewee.PeeweeException as exc:
+            database_error = f"{type(exc).__name__}: {exc}"
+        last_event = status.last_message_at or services.last_event_time()
+        age = (datetime.now(UTC) - last_event).total_seconds() if last_event else None
+        scheduler = self.scheduler.status()
+        return {
+            "healthy": bool(threads)
+            and all(threads.values())
+            and status.connected
+            and database_error is None
+            and scheduler["last_error"] is None,
+            "threads": threads,
+            "broker": {"connected": status.connected, "error": status.broker_error},
+            "database": {"writable": database_error is None, "error": database_error},
+            "last_event": format_time(last_event) if last_event else None,
+            "last_event_age_seconds": round(age, 3) if age is not None else None,
+            "pending_messages": status.pending,
+            "scheduler": scheduler,
+        }
 
     def wait(self) -> None:
         while not self.stop.wait(0.5):

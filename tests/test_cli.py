@@ -6,10 +6,13 @@ import json
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -229,14 +232,17 @@ def test_run_ingests_from_rabbitmq_and_stops_on_sigterm(
     """The issue's 'done when': notifications published as oslo.messaging does, read back
     with `rintik-lite usage --json`; SIGTERM stops `run` within 5 s, nothing lost."""
     settings = broker.settings(sqlite_url)
+    port = free_port()
     config = config_file(
         tmp_path,
         sqlite_url,
         (
             f'[broker]\nurl = "{broker.url}"\nqueue = "{broker.queue}"\n'
             f"exchanges = {json.dumps(settings['broker.exchanges'])}\nbatch_seconds = 0.1\n"
+            f'[api]\nport = {port}\n[auth]\nprivate_key = "k-123"\n'
         ),
     )
+    api = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
         [sys.executable, "-m", "rintik_lite", "run", "--config", str(config)],
         stdout=subprocess.PIPE,
@@ -266,6 +272,17 @@ def test_run_ingests_from_rabbitmq_and_stops_on_sigterm(
             broker.publish(service, message)
         while time.monotonic() < deadline and Event.select().count() < 8:
             time.sleep(0.1)
+        # The API thread serves the same ledger, behind the token; /healthz is public.
+        health = http_json(f"{api}/healthz")
+        assert health["healthy"] is True, health
+        assert health["threads"] == {"scheduler": True, "collector": True, "api": True}
+        assert health["broker"]["connected"] is True
+        assert health["scheduler"]["next_run"] is not None
+        entities = http_json(f"{api}/v1/project/{P1}/entities?start=2026-10-01", token="k-123")
+        assert len(entities) == 6
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            http_json(f"{api}/v1/project/{P1}/entities?start=2026-10-01")
+        assert refused.value.code == 401
         started = time.monotonic()
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=10)
@@ -297,3 +314,15 @@ def test_run_ingests_from_rabbitmq_and_stops_on_sigterm(
     ]
     assert broker.queue_depth() == 0
     assert settings_for(sqlite_url)["database.url"] == sqlite_url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def http_json(url: str, token: str | None = None) -> Any:
+    request = urllib.request.Request(url, headers={"X-Auth-Token": token} if token else {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
