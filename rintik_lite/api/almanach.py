@@ -15,11 +15,13 @@ Differences from Almanach, on purpose:
 * the ledger's rules decide intervals: a rebuild changes the OS in place (Almanach opened a
   new row), a duplicate or stale create never opens a second row;
 * `PUT /entity/instance/<id>` changes the open interval through an update event at
-  `start_date` (default now); `end_date` and `?start=&end=` (editing a closed interval) are
-  refused with 400: the ledger is re-derived from events, so a closed interval is corrected
-  by sending the events that were missed. Name, OS and metadata change the open interval in
-  place; a flavor splits it at `start_date`. An update at the very instant of another event
-  of the same instance is ordered by the ledger's fixed tie-break, so pick a later instant.
+  `start_date` (default now): name, OS and metadata in place, a flavor splits it there.
+  `end_date` is refused with 400 (an open interval ends with a delete). An update at the very
+  instant of another event of the same instance is ordered by the ledger's fixed tie-break,
+  so pick a later instant.
+* `PUT /entity/instance/<id>?start=&end=` corrects the closed interval with exactly that
+  start and end (404 when there is none) by recording a correction event: the ledger is
+  re-derived from events, and the correction is re-applied to that interval whenever it is.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-import bottle
 import peewee
 
 from rintik_lite import services
@@ -46,7 +47,7 @@ from rintik_lite.api.errors import (
     reply,
 )
 from rintik_lite.api.openapi import Operation
-from rintik_lite.ledger.notifications import format_time
+from rintik_lite.ledger.notifications import CORRECTION_EVENT, format_time
 
 PUBLISHER = "rintik-lite.api"
 WRITE_ATTEMPTS = 3
@@ -89,6 +90,20 @@ VOLUME_ATTACHMENTS = {
     "attachments": Field(
         "ids", required=True, description="Every instance the volume is attached to after."
     ),
+}
+CLOSED_WINDOW = {
+    "start": Field(
+        "date",
+        description="With `end`: the start of the closed interval to "
+        "correct (Almanach's edit of an inactive entity).",
+    ),
+    "end": Field("date", description="With `start`: the end of the closed interval."),
+}
+ENTITY_CORRECTION = {
+    "name": Field("text"),
+    "flavor": Field("text"),
+    "os": Field("os"),
+    "metadata": Field("metadata"),
 }
 ENTITY_UPDATE = {
     "name": Field("text"),
@@ -148,10 +163,10 @@ OPERATIONS = (
         "`attachments` lists the instances it is still attached to.", body=VOLUME_ATTACHMENTS),
     _op("PUT", "/entity/instance/<instance_id>", "update_instance_entity", "Change the open "
         "interval of an instance (name, flavor, os, metadata) from `start_date` on.",
-        response="Entity", body=ENTITY_UPDATE,
-        description="With `?start=&end=` (Almanach's edit of a closed interval) the answer "
-        "is 400: the ledger is re-derived from events, so a closed interval is corrected by "
-        "sending the events that were missed."),
+        response="Entity", body=ENTITY_UPDATE, query=CLOSED_WINDOW,
+        description="With `?start=&end=` (Almanach's edit of an inactive entity) it corrects "
+        "the name, flavor, os or metadata of the closed interval with exactly that start and "
+        "end instead (404 when there is none); `start_date` is then refused."),
     _op("HEAD", "/entity/<entity_id>", "entity_exists", "200 when the ledger has intervals "
         "of this id, else 404."),
     _op("GET", "/entity/<entity_id>", "get_entity", "Every interval of one resource.",
@@ -325,13 +340,9 @@ class AlmanachRoutes:
 
     def update_instance_entity(self, instance_id: str) -> str:
         instance_id = read_id(instance_id, "instance_id")
-        query = bottle.request.query
-        if "start" in query or "end" in query:
-            raise bad_request(
-                "editing a closed interval (?start=&end=) is not supported: the ledger is "
-                "re-derived from events, so correct it by sending the missing events "
-                "(resize, rebuild, delete) with their dates"
-            )
+        window = read_query(CLOSED_WINDOW)
+        if window:
+            return self._correct_closed_interval(instance_id, window)
         doc = read_json_object(self.max_body_bytes)
         if "end_date" in doc:
             raise bad_request(
@@ -364,6 +375,46 @@ class AlmanachRoutes:
             self._record("compute.instance.update", payload, body.get("start_date") or self.clock())
             row = ledger.open_interval(instance_id) or row
         return reply(services.interval_dict(row))
+
+    def _correct_closed_interval(self, instance_id: str, window: dict[str, Any]) -> str:
+        if "start" not in window or "end" not in window:
+            raise bad_request("start and end go together: the closed interval to correct")
+        body = read_fields(read_json_object(self.max_body_bytes), ENTITY_CORRECTION)
+        ledger.find_entity(instance_id, "instance")  # 404 unless the ledger has it
+        start, end = window["start"], window["end"]
+
+        def matching() -> Any:
+            return next(
+                (
+                    r
+                    for r in ledger.closed_intervals(instance_id)
+                    if (r.start, r.end) == (start, end)
+                ),
+                None,
+            )
+
+        if matching() is None:
+            raise not_found(
+                f"instance {instance_id} has no closed interval from "
+                f"{format_time(start)} to {format_time(end)}"
+            )
+        payload: dict[str, Any] = {
+            "instance_id": instance_id,
+            "start": format_time(start),
+            "end": format_time(end),
+        }
+        if body.get("name") is not None:
+            payload["display_name"] = body["name"]
+        if body.get("flavor") is not None:
+            payload["instance_type"] = body["flavor"]
+        if body.get("os") is not None:
+            os = body["os"]
+            payload["image_meta"] = _image_meta(os["os_type"], os["distro"], os["version"])
+        if body.get("metadata") is not None:
+            payload["metadata"] = body["metadata"]
+        if len(payload) > 3:
+            self._record(CORRECTION_EVENT, payload, self.clock())
+        return reply(services.interval_dict(matching()))
 
     # --- volumes -------------------------------------------------------------------------
 

@@ -54,6 +54,15 @@ def open_interval(entity_id: str) -> Interval | None:
     return row
 
 
+def closed_intervals(entity_id: str) -> list[Interval]:
+    """The closed intervals of one resource, oldest first."""
+    return list(
+        Interval.select()
+        .where((Interval.entity_id == entity_id) & Interval.end.is_null(False))
+        .order_by(Interval.start)
+    )
+
+
 def first_start(entity_id: str) -> datetime | None:
     row = (
         Interval.select(Interval.start)

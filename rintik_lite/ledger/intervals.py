@@ -20,6 +20,9 @@ Rules:
   later observation (a stale create, a late update) is ignored. A delete with no interval
   before it (its create was never seen) records [since, delete] when the event says since.
 * Zero-length intervals are dropped: they bill nothing.
+* A correction (from the API: Almanach's edit of one closed interval) overrides attributes
+  of the closed interval with exactly its start and end, whenever that interval exists:
+  before or after the events that make it, in any order. Later corrections win.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ SPLIT_ON: Mapping[str, tuple[str, ...]] = {
     "router": (),
 }
 
-_RANK = {"exists": "1", "delete": "2"}
+_RANK = {"exists": "1", "delete": "2", "correct": "3"}
 
 
 def sort_key(obs: Observation) -> str:
@@ -52,7 +55,13 @@ def sort_key(obs: Observation) -> str:
     then a digest of the content so that equal-time observations have one fixed order.
     """
     content = json.dumps(
-        [obs.action, dict(obs.attrs), obs.project_id, obs.since and format_time(obs.since)],
+        [
+            obs.action,
+            dict(obs.attrs),
+            obs.project_id,
+            obs.since and format_time(obs.since),
+            obs.until and format_time(obs.until),
+        ],
         sort_keys=True,
         separators=(",", ":"),
         default=str,
@@ -80,6 +89,28 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Correction:
+    """New attributes for the closed interval [start, end), wherever it appears."""
+
+    key: str
+    start: datetime
+    end: datetime
+    attrs: Mapping[str, Any]
+
+
+def _corrected(rows: tuple[Row, ...], corrections: tuple[Correction, ...]) -> tuple[Row, ...]:
+    if not corrections:
+        return rows
+    out = []
+    for row in rows:
+        for c in corrections:  # sorted by key: later corrections win
+            if row.end is not None and (row.start, row.end) == (c.start, c.end):
+                row = replace(row, attrs={**row.attrs, **c.attrs})
+        out.append(row)
+    return tuple(out)
+
+
+@dataclass(frozen=True)
 class LedgerState:
     """Everything the fold knows about one resource."""
 
@@ -90,6 +121,7 @@ class LedgerState:
     attrs: Mapping[str, Any] = field(default_factory=dict)
     rows: tuple[Row, ...] = ()
     last_key: str = ""
+    corrections: tuple[Correction, ...] = ()
 
     @property
     def open_row(self) -> Row | None:
@@ -114,6 +146,10 @@ class LedgerState:
                 for r in self.rows
             ],
             "last_key": self.last_key,
+            "corrections": [
+                [c.key, format_time(c.start), format_time(c.end), dict(c.attrs)]
+                for c in self.corrections
+            ],
         }
 
     @classmethod
@@ -129,6 +165,10 @@ class LedgerState:
                 for s, e, le, a in doc["rows"]
             ),
             last_key=doc["last_key"],
+            corrections=tuple(
+                Correction(k, parse_time(start), parse_time(end), attrs)
+                for k, start, end, attrs in doc.get("corrections", ())
+            ),
         )
 
 
@@ -147,6 +187,25 @@ def _close(rows: tuple[Row, ...], at: datetime) -> tuple[Row, ...]:
 def step(state: LedgerState, obs: Observation) -> LedgerState:
     """Apply one observation that sorts after every one applied so far."""
     key = sort_key(obs)
+    if obs.action == "correct":
+        assert obs.since is not None and obs.until is not None
+        corrections = tuple(
+            sorted(
+                (*state.corrections, Correction(key, obs.since, obs.until, obs.attrs)),
+                key=lambda c: c.key,
+            )
+        )
+        return replace(
+            state,
+            rows=_corrected(state.rows, corrections),
+            corrections=corrections,
+            last_key=max(key, state.last_key),
+        )
+    state = _step(state, obs, key)
+    return replace(state, rows=_corrected(state.rows, state.corrections))
+
+
+def _step(state: LedgerState, obs: Observation, key: str) -> LedgerState:
     if state.deleted:
         return replace(state, last_key=max(key, state.last_key))
     t = obs.time

@@ -8,7 +8,8 @@
   oslo.messaging NotificationListener endpoint receives (how some captures are stored).
 
 `observe(notification)` turns a notification into an `Observation` (a resource exists with
-these attributes, or was deleted, at this time), a `VolumeTypeSeen`, a `ProjectSeen`, or None
+these attributes, or was deleted, at this time; or, from the API only, a correction of the
+attributes of one closed interval), a `VolumeTypeSeen`, a `ProjectSeen`, or None
 for event types that change nothing. It raises BadNotification naming the field at fault.
 
 Event time comes from the notification, never from when we process it: the payload time that
@@ -61,6 +62,7 @@ class Observation:
     action: str
     attrs: Mapping[str, Any]
     since: datetime | None = None
+    until: datetime | None = None  # "correct" only: the closed interval [since, until)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +74,7 @@ class Observation:
             "action": self.action,
             "attrs": dict(self.attrs),
             "since": format_time(self.since) if self.since else None,
+            "until": format_time(self.until) if self.until else None,
         }
 
     @classmethod
@@ -84,6 +87,7 @@ class Observation:
             action=doc["action"],
             attrs=doc["attrs"],
             since=parse_time(doc["since"]) if doc.get("since") else None,
+            until=parse_time(doc["until"]) if doc.get("until") else None,
         )
 
 
@@ -622,6 +626,39 @@ def _keystone_project(n: Notification) -> ProjectSeen:
     return ProjectSeen(project_id, action, name, _event_time(n, p.time("eventTime")))
 
 
+# --- corrections (the API's edit of a closed interval) -------------------------------------
+
+CORRECTION_EVENT = "rintik.instance.correct"
+
+
+def _correction(n: Notification) -> Observation:
+    """`rintik.instance.correct`: what the Almanach API's `PUT /entity/instance/<id>?start=&end=`
+    records. Never sent by OpenStack; its time is when the correction was made."""
+    p = _Fields(n.payload, "payload")
+    instance_id = p.text("instance_id", required=True)
+    start, end = p.time("start"), p.time("end")
+    if instance_id is None or start is None or end is None:
+        raise BadNotification("payload.start and payload.end are required")
+    if end <= start:
+        raise BadNotification("payload.end must be after payload.start")
+    image_meta = p.data.get("image_meta") if isinstance(p.data.get("image_meta"), dict) else {}
+    image = _Fields(image_meta, "payload.image_meta")
+    attrs = _clean(
+        {
+            "name": p.text("display_name"),
+            "flavor": p.text("instance_type"),
+            "flavor_id": p.text("instance_flavor_id"),
+            "os_type": image.text("os_type"),
+            "os_distro": image.text("os_distro"),
+            "os_version": image.text("os_version"),
+            "metadata": p.data.get("metadata")
+            if isinstance(p.data.get("metadata"), dict)
+            else None,
+        }
+    )
+    return Observation("instance", instance_id, None, _event_time(n), "correct", attrs, start, end)
+
+
 # --- dispatch ------------------------------------------------------------------------------
 
 Handler = Callable[[Notification, Sequence[str]], Change | None]
@@ -673,6 +710,7 @@ def _handlers() -> dict[str, Handler]:
         table[f"image.{action}"] = lambda n, _w: _glance(n)
     for action in ("created", "updated", "deleted"):
         table[f"identity.project.{action}"] = lambda n, _w: _keystone_project(n)
+    table[CORRECTION_EVENT] = lambda n, _w: _correction(n)
     return table
 
 

@@ -13,6 +13,7 @@ import bottle
 import pytest
 from webtest import TestApp
 
+from rintik_lite import services
 from rintik_lite.api import create_app, openapi_document
 from rintik_lite.api.openapi import openapi_path
 from rintik_lite.models import Event, Project
@@ -345,14 +346,46 @@ def test_update_of_the_open_interval(app: TestApp) -> None:
     ]
     assert app.put_json("/v1/entity/instance/i-1", {}, headers=H).json == rows[-1]
 
-    # Almanach's edit of a closed interval, and an end_date, are refused with the reason.
-    closed = app.put_json(
-        "/v1/entity/instance/i-1?start=2026-10-01%2000:00:00.000000&end=2026-10-01%2003:00:00.0",
+    # Almanach's edit of a closed interval corrects exactly that one, and survives a refold.
+    window = "start=2026-10-01%2000:00:00.000000&end=2026-10-01%2003:00:00.0"
+    fixed = app.put_json(
+        f"/v1/entity/instance/i-1?{window}",
+        {
+            "name": "fixed",
+            "flavor": "m1.medium",
+            "os": {"os_type": "linux", "distro": "alma", "version": "9"},
+        },
+        headers=H,
+    ).json
+    assert (fixed["start"], fixed["end"], fixed["name"], fixed["flavor"]) == (
+        iso(0),
+        iso(3),
+        "fixed",
+        "m1.medium",
+    )
+    assert fixed["os"] == {"os_type": "linux", "distro": "alma", "version": "9"}
+    assert [(r["flavor"], r["name"]) for r in app.get("/v1/entity/i-1", headers=H).json] == [
+        ("m1.medium", "fixed"),
+        ("m1.large", "web"),
+        ("m1.xlarge", "renamed"),
+    ]
+    assert Event.select().where(Event.event_type == "rintik.instance.correct").count() == 1
+    assert services.rebuild_ledger() == 1
+    assert app.get("/v1/entity/i-1", headers=H).json[0]["name"] == "fixed"
+    missing = app.put_json(
+        "/v1/entity/instance/i-1?start=2026-10-01%2000:00:00&end=2026-10-01%2002:00:00",
         {"name": "x"},
         headers=H,
-        status=400,
+        status=404,
     )
-    assert "correct it by sending the missing events" in closed.json["error"]
+    assert missing.json == {
+        "error": "instance i-1 has no closed interval from "
+        "2026-10-01T00:00:00Z to 2026-10-01T02:00:00Z"
+    }
+    half = app.put_json(
+        "/v1/entity/instance/i-1?start=2026-10-01", {"name": "x"}, headers=H, status=400
+    )
+    assert half.json["error"] == "start and end go together: the closed interval to correct"
     ended = app.put_json(
         "/v1/entity/instance/i-1", {"end_date": body_date(9)}, headers=H, status=400
     )

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rintik_lite.ledger.intervals import LedgerState, Row, fold, step
+from rintik_lite.ledger.intervals import _RANK, LedgerState, Row, fold, step
 from rintik_lite.ledger.notifications import Observation
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -142,6 +142,51 @@ def test_state_round_trips_through_json() -> None:
     assert LedgerState.from_json(state.to_json()) == state
 
 
+def correct(made_at: float, start: float, end: float, **attrs: object) -> Observation:
+    return Observation("instance", "e1", None, at(made_at), "correct", attrs, at(start), at(end))
+
+
+def test_a_correction_overrides_one_closed_interval_only() -> None:
+    trace = [
+        obs("exists", 0, flavor="a", name="vm"),
+        obs("exists", 3, flavor="b"),
+        obs("delete", 5),
+    ]
+    state = fold("instance", "e1", [*trace, correct(9, 0, 3, flavor="a2", name="fixed")])
+    assert [(r.start, r.end, r.attrs["flavor"], r.attrs["name"]) for r in state.rows] == [
+        (at(0), at(3), "a2", "fixed"),
+        (at(3), at(5), "b", "vm"),
+    ]
+    # A correction whose window matches no interval changes nothing.
+    assert (
+        fold("instance", "e1", [*trace, correct(9, 0, 4, flavor="zz")]).rows
+        == fold("instance", "e1", trace).rows
+    )
+
+
+def test_a_correction_made_before_its_interval_exists_still_applies() -> None:
+    fix = correct(1, 0, 3, name="fixed")
+    assert step(LedgerState("instance", "e1"), fix).rows == ()
+    folded = fold(
+        "instance",
+        "e1",
+        [fix, obs("exists", 0, flavor="a", name="vm"), obs("exists", 3, flavor="b")],
+    )
+    assert [r.attrs["name"] for r in folded.rows] == ["fixed", "vm"]
+    assert LedgerState.from_json(folded.to_json()) == folded
+
+
+def test_the_later_correction_wins() -> None:
+    trace = [
+        obs("exists", 0, flavor="a"),
+        obs("delete", 2),
+        correct(5, 0, 2, flavor="x"),
+        correct(6, 0, 2, flavor="y"),
+    ]
+    assert fold("instance", "e1", trace).rows[0].attrs["flavor"] == "y"
+    assert fold("instance", "e1", list(reversed(trace))).rows[0].attrs["flavor"] == "y"
+
+
 # --- order and repetition do not matter -----------------------------------------------------
 
 FLAVORS = st.sampled_from(["m1.tiny", "m1.small", "m1.large"])
@@ -175,11 +220,20 @@ def test_any_permutation_with_repeats_gives_the_same_ledger(
     trace: list[Observation], data: st.DataObject
 ) -> None:
     expected = fold("instance", "e1", trace)
+    closed = [r for r in expected.rows if r.end is not None]
+    if closed and data.draw(st.booleans()):  # an API correction of one closed interval
+        target = data.draw(st.sampled_from(closed))
+        fix = Observation(
+            "instance", "e1", None, at(600), "correct", {"name": "fixed"}, target.start, target.end
+        )
+        trace = [*trace, fix]
+        expected = fold("instance", "e1", trace)
+        assert next(r for r in expected.rows if r.start == target.start).attrs["name"] == "fixed"
     repeated = trace + data.draw(st.lists(st.sampled_from(trace), max_size=len(trace)))
     shuffled = data.draw(st.permutations(repeated))
     assert fold("instance", "e1", shuffled) == expected
     # In-order arrival applied one step at a time (the collector's fast path) agrees too.
     state = LedgerState("instance", "e1")
-    for o in sorted(trace, key=lambda o: (o.time, o.action == "delete")):
+    for o in sorted(trace, key=lambda o: (o.time, _RANK[o.action])):
         state = step(state, o)
     assert state.rows == expected.rows
