@@ -4,7 +4,8 @@ The only place the rating domain (`rintik_lite.billing`) meets the database. Eve
 takes `now` (only the CLI and the scheduler read the clock) and returns plain dicts in the
 JSON shape the CLI and the API print: money and hours as decimal strings, times ISO 8601
 UTC with a `Z`. Bad input raises `InvalidInput`, an unknown id `NotFound`. Every write is one
-transaction (`db.write_transaction()`); closing is one transaction per invoice.
+transaction (`db.write_transaction()`); closing is one transaction per group of
+`CLOSE_GROUP` invoices.
 
 Invoices. One per project and period (a calendar month in UTC). While its period is not
 closed an invoice is `in_progress`: its lines are computed on every read from the ledger and
@@ -26,6 +27,11 @@ same pending adjustments; only the first to close bills them. A project with no 
 period gets an invoice for it only to carry adjustments, and then only for the running
 period or, when closing, the latest ended period.
 
+Settings. The tax, the currency and the company name and address can be changed at run
+time (`set_billing_setting`, the API's `/api/settings/`); stored values override the
+`[billing]` settings file. `rules_from` and every use case that takes rules apply them, so
+the CLI, the scheduler (whose rules were built at start-up) and the API agree.
+
 Concurrency. Closing takes the invoice-number counter row first (FOR UPDATE on PostgreSQL;
 SQLite's BEGIN IMMEDIATE already serialises writers), then re-reads the invoice's state: two
 closers of the same period, in two processes, close each project-period exactly once and
@@ -38,7 +44,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Context, Decimal, InvalidOperation, localcontext
 from typing import Any
@@ -48,10 +54,26 @@ import peewee
 from rintik_lite.billing import rating
 from rintik_lite.billing.periods import Period, ended_periods, require_aware
 from rintik_lite.billing.rating import Line, RatingRules, Totals, Usage
-from rintik_lite.db import database, is_sqlite, write_transaction
+from rintik_lite.db import (
+    database,
+    insert_rows,
+    is_sqlite,
+    rendered,
+    update_rows,
+    write_transaction,
+)
 from rintik_lite.errors import InvalidInput, NotFound, SettingsError
 from rintik_lite.ledger.notifications import format_time
-from rintik_lite.models import Interval, Invoice, InvoiceCounter, InvoiceLine, Price, VolumeType
+from rintik_lite.models import (
+    BillingSetting,
+    Interval,
+    IntervalRow,
+    Invoice,
+    InvoiceCounter,
+    InvoiceLine,
+    Price,
+    VolumeType,
+)
 from rintik_lite.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -74,13 +96,15 @@ _EXACT = Context(prec=4 * rating.PRECISION)
 
 
 def rules_from(settings: Settings) -> RatingRules:
-    """The rating rules of the `[billing]` settings."""
+    """The rating rules of the `[billing]` settings, with the tax and currency changed over
+    the API (`billing_settings`) when the database is open."""
+    values = billing_settings(settings) if database.obj is not None else {}
     try:
         return RatingRules(
             rounding=settings["billing.rounding"],
             decimal_places=settings["billing.decimal_places"],
-            tax_percent=settings["billing.tax_percent"],
-            currency=str(settings["billing.currency"]).strip().upper(),
+            tax_percent=values.get("tax_percent", settings["billing.tax_percent"]),
+            currency=str(values.get("currency", settings["billing.currency"])).strip().upper(),
         )
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"bad [billing] settings: {exc}") from None
@@ -218,6 +242,7 @@ def missing_prices(
     key: set either), `entity_type`, `entities` (how many resources), `projects`.
     """
     period = period or Period.containing(now)
+    rules = with_api_settings(rules)
     billing = _Billing.load()
     found: dict[tuple[str, tuple[str, ...]], tuple[str, set[str], set[str]]] = {}
     for row in _overlapping(period, None):
@@ -240,6 +265,28 @@ def missing_prices(
         }
         for (kind, keys), (entity_type, entities, projects) in sorted(found.items())
     ]
+
+
+def month_to_date(now: datetime, rules: RatingRules) -> dict[str, Totals]:
+    """Every project's usage this month, up to `now`, rated in one pass over the ledger.
+
+    The bulk form of `invoice_for(project, running period)` for screens that list thousands
+    of projects: the same prices, rules and rounding, but without the adjustments to closed
+    invoices (they need each project's history: `invoice_for` shows them) and without
+    creating invoice rows. Projects with no usage this month are absent.
+    """
+    require_aware(now, "now")
+    period = Period.containing(now)
+    billing = _Billing.load()
+    lines: dict[str, list[Line]] = defaultdict(list)
+    query = Interval.select().where(
+        (Interval.start < min(now, period.end))
+        & (Interval.end.is_null() | (Interval.end > period.start))
+    )
+    for row in query.iterator():
+        usage = billing.usage(row)
+        lines[row.project_id].extend(rating.rate_usage(usage, period, now, billing.prices, rules))
+    return {project: rating.totals(rated, rules) for project, rated in lines.items() if rated}
 
 
 # --- rating the ledger ---------------------------------------------------------------------
@@ -337,7 +384,7 @@ class BillLine:
 
 
 def _totals(lines: Sequence[BillLine], rules: RatingRules) -> Totals:
-    amounts = rating.totals([line.as_rating_line() for line in lines], rules)
+    amounts = rating.totals_of([line.amount for line in lines], rules)
     if amounts.tax.is_zero():  # a credit taxed at 0 % rounds to -0.00: print it 0.00
         amounts = Totals(amounts.subtotal, amounts.tax.copy_abs(), amounts.total)
     return amounts
@@ -362,11 +409,13 @@ class _Billing:
                 since=p.since,
                 project_id=p.project_id,
             )
-            for p in Price.select().order_by(Price.id)  # on a `since` tie the later row wins
+            # on a `since` tie the later row wins
+            for p in Price.raw(rendered("prices", lambda: Price.select().order_by(Price.id)))
         )
-        return cls(prices, {t.type_id: t.name for t in VolumeType.select()})
+        names = rendered("volume types", lambda: VolumeType.select())
+        return cls(prices, {t.type_id: t.name for t in VolumeType.raw(names)})
 
-    def usage(self, row: Interval) -> Usage:
+    def usage(self, row: Interval | IntervalRow) -> Usage:
         a: dict[str, Any] = row.attributes or {}
         size = a.get("size")
         if isinstance(size, float):
@@ -389,7 +438,11 @@ class _Billing:
         )
 
     def rate(
-        self, rows: Iterable[Interval], period: Period, now: datetime, rules: RatingRules
+        self,
+        rows: Iterable[Interval | IntervalRow],
+        period: Period,
+        now: datetime,
+        rules: RatingRules,
     ) -> list[BillLine]:
         """The lines of `rows` in `period` (clipped to `now`), in a fixed order."""
         lines = [
@@ -401,13 +454,23 @@ class _Billing:
         return lines
 
 
-def _overlapping(period: Period, project_id: str | None) -> list[Interval]:
-    query = Interval.select().where(
+def _overlapping(
+    period: Period, project_id: str | None, projects: Sequence[str] | None = None
+) -> list[IntervalRow]:
+    """The intervals overlapping `period`: every project's, `project_id`'s, or those of
+    `projects`."""
+    query = IntervalRow.query().where(
         (Interval.start < period.end) & (Interval.end.is_null() | (Interval.end > period.start))
     )
     if project_id is not None:
         query = query.where(Interval.project_id == project_id)
-    return list(query)
+    if projects is None:
+        return IntervalRow.rows(query)
+    rows: list[IntervalRow] = []
+    for start in range(0, len(projects), 200):
+        chunk = projects[start : start + 200]
+        rows += IntervalRow.rows(query.where(Interval.project_id.in_(chunk)))
+    return rows
 
 
 def _projects_with_usage(period: Period, project_id: str | None = None) -> set[str]:
@@ -467,8 +530,8 @@ def _adjustments(project_id: str, before: Period, billing: _Billing) -> list[Bil
         target = row.adjusts_id if row.adjusts_id is not None else row.invoice_id
         billed[target][row.entity_id].append(BillLine.frozen(row))
     last_end = Period.parse(closed[-1].period).end
-    history = list(
-        Interval.select().where((Interval.project_id == project_id) & (Interval.start < last_end))
+    history = IntervalRow.rows(
+        IntervalRow.query().where((Interval.project_id == project_id) & (Interval.start < last_end))
     )
     lines: list[BillLine] = []
     for invoice in closed:
@@ -618,14 +681,17 @@ def _ensure_rows(
     return rows
 
 
-def _rows_for(wanted: set[tuple[str, str]]) -> dict[tuple[str, str], Invoice]:
+def _rows_for(wanted: set[tuple[str, str]], lock: bool = False) -> dict[tuple[str, str], Invoice]:
+    """The invoice rows of (project, period) pairs that exist (`lock`: FOR UPDATE)."""
     rows: dict[tuple[str, str], Invoice] = {}
     for period in {y for _, y in wanted}:
-        projects = [p for p, y in wanted if y == period]
+        projects = sorted(p for p, y in wanted if y == period)
         for start in range(0, len(projects), 200):
             query = Invoice.select().where(
                 (Invoice.period == period) & Invoice.project_id.in_(projects[start : start + 200])
             )
+            if lock:
+                query = query.for_update()
             rows.update({(r.project_id, r.period): r for r in query})
     return rows
 
@@ -666,7 +732,9 @@ def _closed_projects(period: Period) -> set[str]:
     return {p for (p,) in query.tuples()}
 
 
-def _projects_with_closed_before(period: Period, project_id: str | None) -> set[str]:
+def _projects_with_closed_before(
+    period: Period, project_id: str | None, projects: Sequence[str] | None = None
+) -> set[str]:
     query = (
         Invoice.select(Invoice.project_id)
         .where(Invoice.state.in_(CLOSED_STATES) & (Invoice.period < str(period)))
@@ -674,6 +742,8 @@ def _projects_with_closed_before(period: Period, project_id: str | None) -> set[
     )
     if project_id is not None:
         query = query.where(Invoice.project_id == project_id)
+    if projects is not None:
+        query = query.where(Invoice.project_id.in_(list(projects)))
     return {p for (p,) in query.tuples()}
 
 
@@ -718,6 +788,7 @@ def list_invoices(
     Closed invoices as frozen; open ones (`in_progress`) computed live, each given an id.
     """
     require_aware(now, "now")
+    rules = with_api_settings(rules)
     billing = _Billing.load()
     query = Invoice.select().where(Invoice.state.in_(CLOSED_STATES))
     if project_id is not None:
@@ -735,6 +806,7 @@ def list_invoices(
 def show_invoice(invoice_id: int | str, now: datetime, rules: RatingRules) -> dict[str, Any]:
     """One invoice with its lines; an open one is computed now. NotFound for an unknown id."""
     require_aware(now, "now")
+    rules = with_api_settings(rules)
     invoice = _get(invoice_id)
     if invoice.state in CLOSED_STATES:
         return _closed_json(invoice)
@@ -750,6 +822,7 @@ def invoice_for(
     period that has not begun.
     """
     require_aware(now, "now")
+    rules = with_api_settings(rules)
     if period > Period.containing(now):
         raise InvalidInput(f"period {period} has not begun")
     invoice = Invoice.get_or_none(
@@ -765,6 +838,17 @@ def invoice_for(
         if invoice.state in CLOSED_STATES:  # closed by another process meanwhile
             return _closed_json(invoice)
     return _live_json(invoice, now, rules, billing)
+
+
+def running_lines(
+    now: datetime, rules: RatingRules, project_id: str | None = None
+) -> list[BillLine]:
+    """The running month's lines up to `now`, of every project (or one), in one pass: the
+    lines its live invoices show, without the adjustments to closed invoices."""
+    require_aware(now, "now")
+    rules = with_api_settings(rules)
+    period = Period.containing(now)
+    return _Billing.load().rate(_overlapping(period, project_id), period, now, rules)
 
 
 # --- closing -------------------------------------------------------------------------------
@@ -783,81 +867,123 @@ def _lock_counter() -> int:
     return int(row.value)
 
 
-def _close_one(
-    project_id: str, period: Period, now: datetime, rules: RatingRules, dry_run: bool
-) -> dict[str, Any] | None:
-    """Close one project-period in one transaction; None when already closed or empty."""
+#: Invoices closed per transaction: the write lock is held for a moment only, and a month of
+#: ten thousand projects does not take ten thousand commits.
+CLOSE_GROUP = 100
+
+
+def _close_group(
+    project_ids: Sequence[str], period: Period, now: datetime, rules: RatingRules, dry_run: bool
+) -> list[dict[str, Any]]:
+    """Close some project-periods, in the order given, in one transaction; the invoices
+    closed (without their lines), leaving out those already closed or with nothing to bill.
+    """
+    key = str(period)
     with database.atomic() if dry_run else write_transaction():
         last_number = 0 if dry_run else _lock_counter()
-        where = (Invoice.project_id == project_id) & (Invoice.period == str(period))
-        invoice = Invoice.get_or_none(where)
-        if invoice is not None and invoice.state != IN_PROGRESS:
-            return None
-        billing = _Billing.load()
-        lines = billing.rate(_overlapping(period, project_id), period, period.end, rules)
-        lines += _adjustments(project_id, period, billing)
-        if not lines and invoice is None:
-            return None
-        amounts = _totals(lines, rules)
-        if dry_run:
-            draft = invoice or Invoice(
-                id=None, project_id=project_id, period=str(period), state=IN_PROGRESS
-            )
-            return _invoice_json(draft, None, amounts, rules)
-        if invoice is None:
-            Invoice.insert(
-                project_id=project_id, period=str(period), state=IN_PROGRESS, created_at=now
-            ).on_conflict_ignore().execute()
-        query = Invoice.select().where(where)
-        invoice = (query if is_sqlite() else query.for_update()).get()
-        if invoice.state != IN_PROGRESS:  # unreachable while the counter is held
-            return None
-        number = last_number + 1
-        InvoiceCounter.update(value=number).where(InvoiceCounter.name == _COUNTER).execute()
-        Invoice.update(
-            state=UNPAID,
-            number=number,
-            currency=rules.currency,
-            rounding=rules.rounding,
-            decimal_places=rules.decimal_places,
-            tax_percent=rules.tax_percent,
-            subtotal=amounts.subtotal,
-            tax=amounts.tax,
-            total=amounts.total,
-            closed_at=now,
-        ).where(Invoice.id == invoice.id).execute()
-        rows = [
-            {
-                "invoice": invoice.id,
-                "position": position,
-                "entity_id": line.entity_id,
-                "entity_type": line.entity_type,
-                "description": line.description,
-                "start": line.start,
-                "end": line.end,
-                "hours": line.hours,
-                "quantity": line.quantity,
-                "unit_price": line.unit_price,
-                "amount": line.amount,
-                "missing_price": line.missing_price,
-                "price_kind": line.price_kind,
-                "price_key": line.price_key,
-                "adjusts": line.adjusts,
-            }
-            for position, line in enumerate(lines)
+        existing = _rows_for({(p, key) for p in project_ids})
+        todo = [
+            p
+            for p in project_ids
+            if (p, key) not in existing or existing[(p, key)].state == IN_PROGRESS
         ]
-        for start in range(0, len(rows), 100):
-            InvoiceLine.insert_many(rows[start : start + 100]).execute()
-        closed = Invoice.get_by_id(invoice.id)
-        log.info(
-            "closed invoice %s: project %s, %s, total %s %s",
-            number,
-            project_id,
-            period,
-            amounts.total,
-            rules.currency,
-        )
-        return _closed_json(closed, with_lines=False)
+        if not todo:
+            return []
+        billing = _Billing.load()
+        usage: dict[str, list[IntervalRow]] = defaultdict(list)
+        for row in _overlapping(period, None, todo):
+            usage[row.project_id].append(row)
+        history: set[str] = set()
+        for start in range(0, len(todo), 200):
+            history |= _projects_with_closed_before(period, None, todo[start : start + 200])
+        drafts: list[tuple[str, list[BillLine], Totals]] = []
+        for project_id in todo:
+            lines = billing.rate(usage.get(project_id, ()), period, period.end, rules)
+            if project_id in history:
+                lines += _adjustments(project_id, period, billing)
+            if lines or (project_id, key) in existing:
+                drafts.append((project_id, lines, _totals(lines, rules)))
+        if dry_run:
+            return [
+                _invoice_json(
+                    existing.get((p, key))
+                    or Invoice(id=None, project_id=p, period=key, state=IN_PROGRESS),
+                    None,
+                    amounts,
+                    rules,
+                )
+                for p, _, amounts in drafts
+            ]
+        missing = [p for p, _, _ in drafts if (p, key) not in existing]
+        for start in range(0, len(missing), 200):
+            Invoice.insert_many(
+                [
+                    {"project_id": p, "period": key, "state": IN_PROGRESS, "created_at": now}
+                    for p in missing[start : start + 200]
+                ]
+            ).on_conflict_ignore().execute()
+        rows = _rows_for({(p, key) for p, _, _ in drafts}, lock=not is_sqlite())
+        number = last_number
+        closed: list[Invoice] = []
+        changes: list[dict[str, Any]] = []
+        line_rows: list[dict[str, Any]] = []
+        for project_id, lines, amounts in drafts:
+            invoice = rows[(project_id, key)]
+            if invoice.state != IN_PROGRESS:  # unreachable while the counter is held
+                continue
+            number += 1
+            change = {
+                "state": UNPAID,
+                "number": number,
+                "currency": rules.currency,
+                "rounding": rules.rounding,
+                "decimal_places": rules.decimal_places,
+                "tax_percent": rules.tax_percent,
+                "subtotal": amounts.subtotal,
+                "tax": amounts.tax,
+                "total": amounts.total,
+                "closed_at": now,
+            }
+            for name, value in change.items():  # as re-read after the update
+                setattr(invoice, name, value)
+            changes.append({"id": invoice.id, **change})
+            closed.append(invoice)
+            line_rows.extend(
+                {
+                    "invoice": invoice.id,
+                    "position": position,
+                    "entity_id": line.entity_id,
+                    "entity_type": line.entity_type,
+                    "description": line.description,
+                    "start": line.start,
+                    "end": line.end,
+                    "hours": line.hours,
+                    "quantity": line.quantity,
+                    "unit_price": line.unit_price,
+                    "amount": line.amount,
+                    "missing_price": line.missing_price,
+                    "price_kind": line.price_kind,
+                    "price_key": line.price_key,
+                    "adjusts": line.adjusts,
+                }
+                for position, line in enumerate(lines)
+            )
+        if not closed:
+            return []
+        InvoiceCounter.update(value=number).where(InvoiceCounter.name == _COUNTER).execute()
+        update_rows(Invoice, changes)
+        for start in range(0, len(line_rows), 200):
+            insert_rows(InvoiceLine, line_rows[start : start + 200])
+        for invoice in closed:
+            log.info(
+                "closed invoice %s: project %s, %s, total %s %s",
+                invoice.number,
+                invoice.project_id,
+                period,
+                invoice.total,
+                rules.currency,
+            )
+        return [_closed_json(invoice, with_lines=False) for invoice in closed]
 
 
 def close_invoices(
@@ -871,14 +997,16 @@ def close_invoices(
     """Close the invoices of `period`, or of every ended period not closed yet (None).
 
     Every project with usage in the period (or an invoice row for it; or, for the latest
-    ended period, adjustments to carry) gets its invoice closed, one transaction each, in
-    (period, project) order. Idempotent and safe to run in two processes at once: each
-    project-period is closed once. `through` limits None to periods up to that one (the
-    scheduler uses it). `dry_run` computes without writing (numbers are then None).
+    ended period, adjustments to carry) gets its invoice closed, in (period, project)
+    order, `CLOSE_GROUP` invoices per transaction. Idempotent and safe to run in two
+    processes at once: each project-period is closed once. `through` limits None to periods
+    up to that one (the scheduler uses it). `dry_run` computes without writing (numbers are
+    then None).
     Returns the invoices closed (or that would be), without their lines. InvalidInput for a
     period that has not ended.
     """
     require_aware(now, "now")
+    rules = with_api_settings(rules)
     latest_ended = Period.containing(now).previous()
     if period is not None:
         if period.end > now:
@@ -892,11 +1020,10 @@ def close_invoices(
     closed: list[dict[str, Any]] = []
     for candidate in periods:
         billing = _Billing.load() if candidate == latest_ended else None
-        projects = _open_projects(candidate, None, billing)
-        for project_id in sorted(projects):
-            result = _close_one(project_id, candidate, now, rules, dry_run)
-            if result is not None:
-                closed.append(result)
+        projects = sorted(_open_projects(candidate, None, billing))
+        for start in range(0, len(projects), CLOSE_GROUP):
+            group = projects[start : start + CLOSE_GROUP]
+            closed.extend(_close_group(group, candidate, now, rules, dry_run))
     return closed
 
 
@@ -927,3 +1054,90 @@ def unpay_invoice(invoice_id: int | str, now: datetime) -> dict[str, Any]:
         if invoice.state == FINISHED:
             Invoice.update(state=UNPAID, paid_at=None).where(Invoice.id == invoice.id).execute()
         return _closed_json(Invoice.get_by_id(invoice.id), with_lines=False)
+
+
+# --- billing settings changed at run time --------------------------------------------------
+
+#: The `[billing]` settings the API can change (`PUT /api/settings/<key>/`). A value stored
+#: in the `billing_setting` table overrides the settings file for the CLI, the scheduler and
+#: the API alike: `rules_from` and every use case above that takes rules read it.
+API_SETTINGS: tuple[str, ...] = ("tax_percent", "currency", "company_name", "company_address")
+MAX_SETTING_TEXT = 2000
+
+
+def _stored_settings() -> dict[str, Any]:
+    stored: dict[str, Any] = {}
+    for row in BillingSetting.raw(rendered("billing settings", lambda: BillingSetting.select())):
+        if row.key == "tax_percent":
+            stored[row.key] = Decimal(row.value)
+        elif row.key in API_SETTINGS:
+            stored[row.key] = row.value
+    return stored
+
+
+def billing_settings(settings: Settings) -> dict[str, Any]:
+    """The `API_SETTINGS` in force: the stored value, else the settings file's.
+    `tax_percent` is a Decimal, `currency` upper case."""
+    values: dict[str, Any] = {name: settings[f"billing.{name}"] for name in API_SETTINGS}
+    values.update(_stored_settings())
+    values["currency"] = str(values["currency"]).strip().upper()
+    return values
+
+
+def with_api_settings(rules: RatingRules) -> RatingRules:
+    """`rules` with the tax and currency stored over the API, if any: rules built earlier
+    (the scheduler's, at start-up) follow a change made since."""
+    stored = _stored_settings()
+    changes = {name: stored[name] for name in ("tax_percent", "currency") if name in stored}
+    return replace(rules, **changes) if changes else rules
+
+
+def _setting_text(name: str, value: Any) -> str:
+    if name == "tax_percent":
+        amount = parse_decimal(value, name)
+        if not 0 <= amount <= 1000:
+            raise InvalidInput(f"{name} must be between 0 and 1000 (percent), got {amount}")
+        return format(amount, "f")
+    if not isinstance(value, str):
+        raise InvalidInput(f"{name} must be a string, not {type(value).__name__}")
+    if name == "currency":
+        text = value.strip().upper()
+        if not (3 <= len(text) <= 8 and text.isascii() and text.isalpha()):
+            raise InvalidInput(f"currency must be 3 to 8 letters (ISO 4217), got {value[:20]!r}")
+        return text
+    if len(value) > MAX_SETTING_TEXT or "\x00" in value:
+        raise InvalidInput(f"{name} must be text of at most {MAX_SETTING_TEXT} characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{name} is not valid Unicode text") from None
+    return value
+
+
+def set_billing_setting(name: str, value: Any, settings: Settings, now: datetime) -> dict[str, Any]:
+    """Store one of `API_SETTINGS` (overriding the settings file); return `billing_settings`.
+
+    `tax_percent`: a decimal (string or int), 0 to 1000; it applies to every invoice closed
+    from now on (closed ones keep theirs). `currency`: 3 to 8 letters; changing it is
+    refused once any invoice is closed (their amounts, adjustments and the prices are in the
+    old currency). Company name and address: text, printed on HTML invoices.
+    """
+    require_aware(now, "now")
+    if name not in API_SETTINGS:
+        raise NotFound(f"unknown setting {name!r}: choose one of {', '.join(API_SETTINGS)}")
+    text = _setting_text(name, value)
+    with write_transaction():
+        if name == "currency":
+            _lock_counter()  # closing takes it too: no invoice closes while this checks
+            current = billing_settings(settings)["currency"]
+            closed = Invoice.select().where(Invoice.state.in_(CLOSED_STATES)).exists()
+            if text != current and closed:
+                raise InvalidInput(
+                    f"the currency cannot change from {current} to {text}: invoices have "
+                    f"been closed in {current}"
+                )
+        BillingSetting.insert(key=name, value=text, updated_at=now).on_conflict(
+            conflict_target=[BillingSetting.key],
+            update={BillingSetting.value: text, BillingSetting.updated_at: now},
+        ).execute()
+    return billing_settings(settings)

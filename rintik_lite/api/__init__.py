@@ -1,7 +1,9 @@
 """The REST API: a Bottle application built by `create_app(settings)`.
 
-Routes come from tables of `Operation` rows (almanach.OPERATIONS, ledger.OPERATIONS and the
-public ones below); the OpenAPI document at /openapi.json is built from the same rows.
+Routes come from tables of `Operation` rows (almanach.OPERATIONS, ledger.OPERATIONS,
+rintik.OPERATIONS under /api/, and the public ones below); the OpenAPI document at
+/openapi.json is built from the same rows (`rintik.describe` adds what Field tables cannot
+say: money and inventory bodies, enumerated path parameters).
 Around every route, outermost first: JSON errors (and the body-size limit), the
 X-Auth-Token check (skipped by the public routes /info, /healthz, /openapi.json), and a
 database connection per request in the server's worker threads.
@@ -18,7 +20,7 @@ from typing import Any
 import bottle
 
 from rintik_lite import __version__, services
-from rintik_lite.api import almanach, ledger, openapi
+from rintik_lite.api import almanach, ledger, openapi, rintik
 from rintik_lite.api.auth import AuthPlugin, TokenCheck, TokenValidator, strategies
 from rintik_lite.api.errors import ErrorPlugin, install_error_pages, json_text, reply
 from rintik_lite.api.openapi import Operation
@@ -64,11 +66,11 @@ PUBLIC_OPERATIONS = (
 
 def operations() -> tuple[Operation, ...]:
     """Every endpoint of the API."""
-    return PUBLIC_OPERATIONS + almanach.OPERATIONS + ledger.OPERATIONS
+    return PUBLIC_OPERATIONS + almanach.OPERATIONS + ledger.OPERATIONS + rintik.OPERATIONS
 
 
 def openapi_document() -> dict[str, Any]:
-    return openapi.document(operations(), __version__)
+    return rintik.describe(openapi.document(operations(), __version__))
 
 
 def _utcnow() -> datetime:
@@ -165,6 +167,7 @@ def create_app(
         almanach.AlmanachRoutes(clock, max_body, settings["ledger.metadata_whitelist"]),
     )
     _install(app, ledger.OPERATIONS, ledger.LedgerRoutes(clock, keystone))
+    _install(app, rintik.OPERATIONS, rintik.RintikRoutes(settings, clock, max_body))
     return app
 
 

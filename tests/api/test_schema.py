@@ -1,6 +1,7 @@
 """schemathesis against a live server, from the OpenAPI document it serves: no 5xx, every
 response conforms to the schema (status, content type, body), invalid input is refused,
-auth is enforced. Bounded and seeded: a run takes well under 90 seconds.
+auth is enforced. Bounded and seeded: a run of the 70 operations takes about a minute
+(well under 150 seconds on a loaded two-core machine).
 
 `positive_data_acceptance` is left out on purpose: the schema cannot say that 2026-02-30 is
 not a date, that `end` must follow `start`, or that an id already names another resource
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,10 +66,8 @@ def test_schemathesis_finds_nothing(server: ApiServer, tmp_path: Path) -> None:
         "none",
         "--no-color",
     ]
-    began = time.monotonic()
-    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=170)
-    elapsed = time.monotonic() - began
+    # Bounded by the timeout, not by an assertion on its speed: speed lives in bench/.
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
-    assert "Tested: 44" in output, output[-3000:]
-    assert elapsed < 90, f"schemathesis took {elapsed:.0f} s"
+    assert "Tested: 70" in output, output[-3000:]
