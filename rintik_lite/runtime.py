@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -21,6 +21,7 @@ import peewee
 
 from rintik_lite import services
 from rintik_lite.api import create_app
+from rintik_lite.api.metrics import QueueDepth, instrument, ledger_figures, runtime_text
 from rintik_lite.api.server import ApiServer
 from rintik_lite.collector import Collector
 from rintik_lite.db import close_database
@@ -36,12 +37,22 @@ JOIN_SECONDS = 4.0
 class Runtime:
     """The threads of one `run` process, and their shared stop flag."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        connection_factory: Callable[[], Any] | None = None,
+        extra_threads: Sequence[tuple[str, Callable[[threading.Event], None]]] = (),
+    ) -> None:
+        """`connection_factory` (a kombu Connection maker) replaces `[broker] url`, as the
+        demo's in-process broker does; `extra_threads` start last and stop first."""
         self.settings = settings
         self.stop = threading.Event()
-        self.collector = Collector(settings)
+        self.collector = Collector(settings, connection_factory=connection_factory)
         self.scheduler = Scheduler.from_settings(settings)
-        self.api = ApiServer.from_settings(settings, create_app(settings, health=self.health))
+        self.queue_depth = QueueDepth(settings, connection_factory)
+        self.extra_threads = list(extra_threads)
+        app = create_app(settings, health=self.health)
+        self.api = ApiServer.from_settings(settings, instrument(app, settings, self.metrics))
         self.threads: list[threading.Thread] = []
 
     def _thread(self, name: str, target: Callable[[threading.Event], None]) -> None:
@@ -58,9 +69,12 @@ class Runtime:
 
     def start(self) -> None:
         self.api.start()  # binds now: a port in use is a one-line error before anything runs
-        self._thread("scheduler", self.scheduler.run)
+        if self.scheduler.enabled:  # off: a systemd timer runs `rintik-lite invoice close`
+            self._thread("scheduler", self.scheduler.run)
         self._thread("collector", self.collector.run)
         self._thread("api", self.api.run)
+        for name, target in self.extra_threads:
+            self._thread(name, target)
 
     def health(self) -> dict[str, Any]:
         """What /healthz shows: healthy only when every part is."""
@@ -88,6 +102,18 @@ class Runtime:
             "pending_messages": status.pending,
             "scheduler": scheduler,
         }
+
+    def metrics(self) -> str:
+        """This process's part of /metrics (the API middleware adds the request figures)."""
+        now = datetime.now(UTC)
+        return runtime_text(
+            self.collector.status,
+            self.scheduler,
+            self.settings["broker.queue"],
+            self.queue_depth(),
+            ledger_figures(now, self.scheduler.rules),
+            now,
+        )
 
     def wait(self) -> None:
         while not self.stop.wait(0.5):

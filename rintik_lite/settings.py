@@ -148,6 +148,15 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest request body accepted; a larger one gets 413.",
     ),
     Setting(
+        "api",
+        "metrics_require_token",
+        True,
+        "bool",
+        "Ask for the token on `GET /metrics` too, as `X-Auth-Token` or as "
+        "`Authorization: Bearer` (what Prometheus' `authorization` scrape option sends). "
+        "Set false only where the API port is reachable by trusted hosts alone.",
+    ),
+    Setting(
         "keystone",
         "auth_url",
         "",
@@ -224,6 +233,15 @@ SETTINGS: tuple[Setting, ...] = (
         "str",
         "Log level when no `--logging` file is given.",
         choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+    ),
+    Setting(
+        "log",
+        "format",
+        "text",
+        "str",
+        "`text`: one readable line per record; `json`: one JSON object per line (time, "
+        "level, logger, message), for journald or a log shipper. Ignored with `--logging`.",
+        choices=("text", "json"),
     ),
 )
 
@@ -360,6 +378,10 @@ def load(path: str | Path | None = None, environ: Mapping[str, str] | None = Non
             raise SettingsError(f"configuration file {source} does not exist") from None
         except PermissionError:
             raise SettingsError(f"configuration file {source} cannot be read") from None
+        except IsADirectoryError:
+            raise SettingsError(f"configuration file {source} is a folder, not a file") from None
+        except UnicodeDecodeError:
+            raise SettingsError(f"configuration file {source} is not UTF-8 text") from None
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"configuration file {source} is not valid TOML: {exc}") from None
         for section, table in document.items():
