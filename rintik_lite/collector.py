@@ -29,6 +29,7 @@ from kombu.compression import decompress
 
 from rintik_lite import services
 from rintik_lite.db import close_database, redact_url
+from rintik_lite.errors import ServiceUnavailable
 from rintik_lite.services import BatchResult, Incoming
 from rintik_lite.settings import Settings
 
@@ -231,3 +232,15 @@ def _body(message: Any) -> bytes | str:
     if compression:
         body = decompress(body, compression)
     return body
+
+
+def check_broker(settings: Settings, timeout: float = 5.0) -> None:
+    """Connect to the broker once; ServiceUnavailable (one line, no password) if we cannot."""
+    url = settings["broker.url"]
+    try:
+        with Connection(url, connect_timeout=timeout) as conn:
+            conn.ensure_connection(max_retries=1, timeout=timeout)
+    except Exception as exc:
+        raise ServiceUnavailable(
+            f"broker {redact_url(url)} cannot be reached: {exc} (check [broker] url)"
+        ) from None

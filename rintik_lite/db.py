@@ -11,7 +11,8 @@ writer takes the lock up front instead of failing half-way; a plain transaction 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -56,6 +57,10 @@ def connect(url: str, busy_timeout_ms: int = 10000) -> peewee.Database:
                 "busy_timeout": busy_timeout_ms,
                 "foreign_keys": 1,
                 "synchronous": "normal",
+                # 64 MB of pages per connection (the default is 2 MB): the event store's
+                # indexes on random keys outgrow 2 MB within a day, and every batch then
+                # re-reads their pages from the OS.
+                "cache_size": -64_000,
             },
             timeout=busy_timeout_ms / 1000,
             check_same_thread=False,
@@ -80,8 +85,9 @@ def open_database(url: str, busy_timeout_ms: int = 10000, migrate: bool = True) 
     try:
         database.connect(reuse_if_open=True)
     except peewee.OperationalError as exc:
+        reason = " ".join(str(exc).split())  # psycopg2's messages span lines: one line
         raise ServiceUnavailable(
-            f"database {redact_url(url)} cannot be reached: {exc}".strip()
+            f"database {redact_url(url)} cannot be reached: {reason}"
         ) from None
     if migrate:
         upgrade()
@@ -112,11 +118,107 @@ def is_sqlite() -> bool:
     return isinstance(database.obj, peewee.SqliteDatabase)
 
 
-def write_transaction() -> Any:
-    """A transaction that takes the write lock at once (IMMEDIATE on SQLite)."""
-    if is_sqlite():
-        return database.atomic("IMMEDIATE")
-    return database.atomic()
+@contextmanager
+def write_transaction() -> Iterator[None]:
+    """A transaction that takes the write lock at once (IMMEDIATE on SQLite).
+
+    When SQLite's COMMIT fails (a full disk, an I/O error) SQLite has already rolled the
+    transaction back, and peewee's own ROLLBACK then fails with "no transaction is active",
+    which would hide the cause from the log and /healthz: the cause is raised instead.
+    """
+    try:
+        with database.atomic("IMMEDIATE") if is_sqlite() else database.atomic():
+            yield
+    except peewee.OperationalError as exc:
+        if "no transaction is active" not in str(exc):
+            raise
+        cause = exc.__context__  # the ROLLBACK's own error, then the COMMIT's
+        while cause is not None and (
+            not isinstance(cause, peewee.PeeweeException) or "no transaction" in str(cause)
+        ):
+            cause = cause.__context__
+        if cause is None:
+            raise
+        raise cause from None
+
+
+_RENDERED: dict[tuple[str, type], str] = {}
+
+
+def rendered(name: str, build: Callable[[], Any]) -> str:
+    """The SQL text of `build()`, a query without parameters, rendered once per kind of
+    database (under `name`): peewee renders a query anew each time it runs, which costs
+    more than running a small one. Run the text with `database.execute_sql(text)`, or
+    `Model.raw(text)` for model instances."""
+    key = (name, type(database.obj))
+    text = _RENDERED.get(key)
+    if text is None:
+        text, params = build().sql()
+        if params:
+            raise ValueError(f"query {name!r} has parameters: it cannot be reused")
+        _RENDERED[key] = text
+    return text
+
+
+def insert_rows(
+    model: type[peewee.Model],
+    rows: Sequence[Mapping[str, Any]],
+    update: Sequence[str] = (),
+) -> None:
+    """INSERT `rows` (dicts of field name -> value, all with the same fields) with one
+    prepared statement run for every row (`executemany` on SQLite, one multi-row VALUES
+    on PostgreSQL): per row, only the fields' `db_value`, where `insert_many` renders every
+    value into SQL text. Fields left out get no Python-side default. With `update`, a row
+    whose primary key exists updates those fields instead (`ON CONFLICT ... DO UPDATE`,
+    SQLite >= 3.24 and PostgreSQL). Driver errors are raised as peewee's, as any query's."""
+    if not rows:
+        return
+    meta = model._meta
+    fields = [meta.fields[name] for name in rows[0]]
+    columns = ", ".join(f'"{f.column_name}"' for f in fields)
+    # Names come from the model, values are parameters.
+    sql = f'INSERT INTO "{meta.table_name}" ({columns}) VALUES '  # noqa: S608
+    conflict = ""
+    if update:
+        changes = ", ".join(
+            f'"{c}" = EXCLUDED."{c}"' for c in (meta.fields[n].column_name for n in update)
+        )
+        conflict = f' ON CONFLICT ("{meta.primary_key.column_name}") DO UPDATE SET {changes}'
+    values = [tuple(f.db_value(row[f.name]) for f in fields) for row in rows]
+    with peewee.__exception_wrapper__:
+        cursor = database.cursor()
+        if is_sqlite():
+            marks = ", ".join("?" for _ in fields)
+            cursor.executemany(f"{sql}({marks}){conflict}", values)
+        else:
+            from psycopg2.extras import execute_values  # type: ignore[import-untyped]
+
+            execute_values(cursor, f"{sql}%s{conflict}", values, page_size=len(values))
+
+
+def update_rows(model: type[peewee.Model], rows: Sequence[Mapping[str, Any]]) -> None:
+    """UPDATE one row per dict (field name -> new value, all with the same fields), found by
+    the primary key the dict also holds, with one prepared statement run for every row:
+    `insert_rows`' counterpart for rows that each get different values."""
+    if not rows:
+        return
+    meta = model._meta
+    key = meta.primary_key
+    fields = [meta.fields[name] for name in rows[0] if name != key.name]
+    mark = "?" if is_sqlite() else "%s"
+    changes = ", ".join(f'"{f.column_name}" = {mark}' for f in fields)
+    sql = f'UPDATE "{meta.table_name}" SET {changes} WHERE "{key.column_name}" = {mark}'  # noqa: S608
+    values = [
+        (*(f.db_value(row[f.name]) for f in fields), key.db_value(row[key.name])) for row in rows
+    ]
+    with peewee.__exception_wrapper__:
+        cursor = database.cursor()
+        if is_sqlite():
+            cursor.executemany(sql, values)
+        else:
+            from psycopg2.extras import execute_batch  # type: ignore[import-untyped]
+
+            execute_batch(cursor, sql, values, page_size=len(values))
 
 
 # --- migrations ----------------------------------------------------------------------------
@@ -144,7 +246,14 @@ def _v2(db: peewee.Database) -> None:
     models.InvoiceCounter.insert(name="invoice", value=0).on_conflict_ignore().execute()
 
 
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1, _v2]
+def _v3(db: peewee.Database) -> None:
+    """Billing settings changed over the API (tax, currency, company name and address)."""
+    from rintik_lite import models
+
+    db.create_tables(models.V3_TABLES)
+
+
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1, _v2, _v3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -158,6 +267,13 @@ def current_version() -> int:
 def upgrade() -> tuple[int, int]:
     """Apply the migrations this database lacks; return (version before, version after)."""
     with write_transaction():
+        if not is_sqlite():
+            # Two processes started at once (competing consumers) would both create the
+            # tables, and one would fail; the second waits here, then finds them made.
+            database.execute_sql(
+                "SELECT pg_advisory_xact_lock(hashtext('rintik-lite migrations'), "
+                "hashtext(coalesce(current_schema(), '')))"
+            )
         SchemaVersion.create_table(safe=True)
         before = current_version()
         if before > SCHEMA_VERSION:

@@ -10,6 +10,9 @@ time at most every 30 s and returns within 0.5 s of `stop` being set.
 Closing is `invoices.close_invoices`, idempotent and safe to run beside a manual
 `rintik-lite invoice close` or a second process. A failure is logged and retried after
 `RETRY_SECONDS`; the thread keeps going.
+
+Several `run` processes on one PostgreSQL database (competing consumers of one queue) close
+invoices from one of them only: `run` closes only while it holds the `LeaderLock`.
 """
 
 from __future__ import annotations
@@ -17,13 +20,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlparse
+
+import peewee
 
 from rintik_lite import invoices
 from rintik_lite.billing.periods import Period, require_aware
 from rintik_lite.billing.rating import RatingRules
-from rintik_lite.db import close_database
+from rintik_lite.db import close_database, connect
 from rintik_lite.errors import SettingsError
 from rintik_lite.ledger.notifications import format_time
 from rintik_lite.settings import Settings
@@ -73,13 +80,69 @@ def next_due(now: datetime, close_at: timedelta) -> datetime:
     return due if due > now else due_at(last.next(), close_at)
 
 
+class LeaderLock:
+    """Which `run` process closes invoices when several share one PostgreSQL database.
+
+    A session advisory lock, keyed by the schema (rintik-lite instances in other schemas of
+    the same database do not compete), taken on a connection of its own and held for the
+    life of the process. Whoever holds it is the leader; the others stand by and ask again
+    at each loop, so that one of them takes over once the leader's connection is gone.
+    SQLite is one machine's database: there, every process is the leader.
+    """
+
+    SQL = (
+        "SELECT pg_try_advisory_lock(hashtext('rintik-lite scheduler'), "
+        "hashtext(coalesce(current_schema(), '')))"
+    )
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.shared = urlparse(url).scheme in ("postgres", "postgresql")
+        self._db: peewee.Database | None = None
+        self.held = False
+
+    def acquire(self) -> bool:
+        """True while this process holds the lock (taking it when it is free)."""
+        if not self.shared:
+            return True
+        try:
+            if self._db is None:
+                self._db = connect(self.url)
+            if self._db.is_closed():
+                self.held = False  # a new session holds nothing yet
+                self._db.connect()
+            if self.held:
+                self._db.execute_sql("SELECT 1")  # the session, hence the lock, is still ours
+            else:
+                self.held = bool(self._db.execute_sql(self.SQL).fetchone()[0])
+        except peewee.PeeweeException as exc:
+            log.warning("scheduler leader lock: %s", exc)
+            self.release()
+        return self.held
+
+    def release(self) -> None:
+        """Give the lock up (by closing its session); safe to call twice."""
+        self.held = False
+        if self._db is not None and not self._db.is_closed():
+            with suppress(peewee.PeeweeException):
+                self._db.close()
+
+
 class Scheduler:
     """Closes ended months: `start(now)` once, then `loop(now)` as often as wished."""
 
-    def __init__(self, rules: RatingRules, close_at: str = "00:01", enabled: bool = True) -> None:
+    def __init__(
+        self,
+        rules: RatingRules,
+        close_at: str = "00:01",
+        enabled: bool = True,
+        leader: LeaderLock | None = None,
+    ) -> None:
         self.rules = rules
         self.close_at = parse_close_at(close_at)
         self.enabled = enabled
+        self.leader = leader
+        self.is_leader: bool | None = None
         self.next_run: datetime | None = None
         self.last_run: datetime | None = None
         self.last_error: str | None = None
@@ -91,6 +154,7 @@ class Scheduler:
             invoices.rules_from(settings),
             settings["scheduler.close_at"],
             settings["scheduler.enabled"],
+            LeaderLock(settings["database.url"]),
         )
 
     def start(self, now: datetime) -> list[dict[str, Any]]:
@@ -136,6 +200,7 @@ class Scheduler:
             "last_run": format_time(self.last_run) if self.last_run else None,
             "last_error": self.last_error,
             "invoices_closed": self.closed_count,
+            "leader": self.is_leader,
         }
 
     def run(self, stop: threading.Event) -> None:
@@ -148,7 +213,22 @@ class Scheduler:
             while not stop.is_set():
                 if last_call is None or time.monotonic() - last_call >= LOOP_SECONDS:
                     last_call = time.monotonic()
-                    self.loop(datetime.now(UTC))
+                    if self._lead():
+                        self.loop(datetime.now(UTC))
                 stop.wait(STOP_POLL_SECONDS)
         finally:
+            if self.leader is not None:
+                self.leader.release()
             close_database()  # this thread's connection
+
+    def _lead(self) -> bool:
+        """Whether this process closes invoices now (see LeaderLock); logs each change."""
+        leading = self.leader is None or self.leader.acquire()
+        if leading != self.is_leader:
+            log.info(
+                "this process closes invoices (scheduler leader)"
+                if leading
+                else "another process closes invoices; this scheduler stands by"
+            )
+        self.is_leader = leading
+        return leading
