@@ -13,14 +13,14 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 import peewee
 
-from rintik_lite.db import database, write_transaction
+from rintik_lite.db import database, insert_rows, is_sqlite, rendered, write_transaction
 from rintik_lite.errors import BadNotification, InvalidInput
 from rintik_lite.ledger import intervals, notifications
 from rintik_lite.ledger.intervals import LedgerState
@@ -30,11 +30,20 @@ from rintik_lite.ledger.notifications import (
     VolumeTypeSeen,
     format_time,
 )
-from rintik_lite.models import Entity, Event, Interval, Project, Quarantine, VolumeType
+from rintik_lite.models import (
+    Entity,
+    Event,
+    Interval,
+    IntervalRow,
+    Project,
+    Quarantine,
+    VolumeType,
+)
 
 log = logging.getLogger(__name__)
 
 CHUNK = 200  # rows per multi-row INSERT / IN (...) list; well under SQLite's variable limit
+MAX_TEXT = 255  # the ledger's id, name and key columns are VARCHAR(255)
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,78 @@ def _body_text(body: bytes | str) -> str:
     return body
 
 
+def _storable(text: str) -> str:
+    """Text every database can hold, for what is kept only to be read (a quarantined body,
+    a reason): NUL characters and lone surrogates, which PostgreSQL refuses, replaced."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
+
+
+def _unstorable(value: Any, where: str, limit: int | None = MAX_TEXT) -> str | None:
+    """Why `value` cannot be stored as sent, or None: PostgreSQL refuses NUL characters and
+    lone surrogates anywhere, and the ledger's id, name and key columns hold `limit`
+    characters. Checked before writing, so that one such message is quarantined rather than
+    failing its whole batch (and being redelivered forever)."""
+    if isinstance(value, str):
+        if limit is not None and len(value) > limit:
+            return f"{where} is longer than {limit} characters"
+        if "\x00" in value:
+            return f"{where} contains a NUL character"
+        if not value.isascii():  # a flag of the string: ASCII text holds no surrogate
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"{where} is not valid Unicode text"
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            reason = _unstorable(key, f"{where} (a key)", None) or _unstorable(item, where, None)
+            if reason:
+                return reason
+    elif isinstance(value, list | tuple):
+        for item in value:
+            reason = _unstorable(item, where, None)
+            if reason:
+                return reason
+    return None
+
+
+def _check_storable(
+    message: Incoming, notification: notifications.Notification, change: Any
+) -> None:
+    """BadNotification naming the first value of the message that cannot be stored."""
+    checks: list[tuple[str, Any, int | None]] = [
+        ("message_id", notification.message_id, MAX_TEXT),
+        ("event_type", notification.event_type, None),  # cut to 255 when stored
+        ("publisher_id", notification.publisher_id, None),  # cut to 255 when stored
+        ("body", _body_text(message.body), None),
+    ]
+    if isinstance(change, Observation):
+        checks += [
+            ("entity id", change.entity_id, MAX_TEXT),
+            ("project id", change.project_id, MAX_TEXT),
+        ]
+        checks += [(f"the {key}", value, MAX_TEXT) for key, value in change.attrs.items()]
+    elif isinstance(change, VolumeTypeSeen):
+        checks += [
+            ("volume type id", change.type_id, MAX_TEXT),
+            ("volume type name", change.name, MAX_TEXT),
+        ]
+    elif isinstance(change, ProjectSeen):
+        checks += [
+            ("project id", change.project_id, MAX_TEXT),
+            ("project name", change.name, MAX_TEXT),
+        ]
+    for where, value, limit in checks:
+        reason = _unstorable(value, where, limit)
+        if reason:
+            raise BadNotification(reason)
+
+
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -92,19 +173,24 @@ def _record(
 ) -> BatchResult:
     result = BatchResult(received=len(messages))
     quarantine_rows: list[dict[str, Any]] = []
+    debug = log.isEnabledFor(logging.DEBUG)  # once per batch: per-event lines cost nothing off
 
     def quarantine(message: Incoming, event_type: str | None, reason: str) -> None:
         quarantine_rows.append(
             {
                 "received_at": now,
                 "source": message.source,
-                "event_type": event_type,
-                "reason": reason[:2000],
-                "body": _body_text(message.body),
+                "event_type": _storable(event_type)[:MAX_TEXT] if event_type else None,
+                "reason": _storable(reason[:2000]),
+                "body": _storable(_body_text(message.body)),
             }
         )
         result.quarantined += 1
         result.by_type[(event_type or "?", "quarantined")] += 1
+        if debug:
+            log.debug(
+                "event %s from %s: quarantined: %s", event_type or "?", message.source, reason
+            )
 
     # 1. Read each message (pure); what cannot be read goes to quarantine with its reason.
     parsed: list[_Parsed] = []
@@ -114,6 +200,7 @@ def _record(
             notification = notifications.parse(message.body)
             event_type = notification.event_type
             change = notifications.observe(notification, metadata_whitelist)
+            _check_storable(message, notification, change)
         except BadNotification as exc:
             quarantine(message, event_type, str(exc))
             continue
@@ -133,15 +220,22 @@ def _record(
         if p.key in seen:
             result.duplicate += 1
             result.by_type[(p.notification.event_type, "duplicate")] += 1
+            if debug:
+                log.debug("event %s %s: duplicate", p.notification.event_type, p.key)
         else:
             seen.add(p.key)
             fresh.append(p)
 
     # 3. An id the ledger knows as another type of resource is refused, not merged.
-    ids = list({p.change.entity_id for p in fresh if isinstance(p.change, Observation)})
+    # On PostgreSQL the rows are locked (in id order) until commit: a second collector
+    # folding the same resource waits and then folds onto this one's result, instead of
+    # overwriting it with a fold of the state it read before (SQLite's IMMEDIATE
+    # transaction already serialises writers).
+    ids = sorted({p.change.entity_id for p in fresh if isinstance(p.change, Observation)})
     stored: dict[str, Entity] = {}
     for chunk in _chunks(ids):
-        stored.update({e.entity_id: e for e in Entity.select().where(Entity.entity_id.in_(chunk))})
+        query = Entity.select().where(Entity.entity_id.in_(chunk)).order_by(Entity.entity_id)
+        stored.update({e.entity_id: e for e in (query if is_sqlite() else query.for_update())})
     types = {entity_id: e.entity_type for entity_id, e in stored.items()}
     accepted: list[_Parsed] = []
     for p in fresh:
@@ -160,7 +254,7 @@ def _record(
     # 4. Store the events, then fold what they say into the ledger.
     event_rows = [p.event_row(now) for p in accepted]
     for chunk in _chunks(event_rows):
-        Event.insert_many(chunk).execute()
+        insert_rows(Event, chunk)
     failed = _apply_observations(
         [p.change for p in accepted if isinstance(p.change, Observation)], stored
     )
@@ -173,6 +267,8 @@ def _record(
         if p.change is None:
             result.ignored += 1
             result.by_type[(event_type, "ignored")] += 1
+            if debug:
+                log.debug("event %s %s: ignored (changes nothing billable)", event_type, p.key)
             continue
         if isinstance(p.change, VolumeTypeSeen):
             _apply_volume_type(p.change)
@@ -180,6 +276,12 @@ def _record(
             _apply_project(p.change)
         result.applied += 1
         result.by_type[(event_type, "applied")] += 1
+        if debug:
+            target = next(
+                filter(None, (getattr(p.change, a, None) for a in ("entity_id", "type_id"))),
+                getattr(p.change, "project_id", None),
+            )
+            log.debug("event %s %s: applied to %s", event_type, p.key, target)
     for chunk in _chunks(quarantine_rows):
         Quarantine.insert_many(chunk).execute()
     return result
@@ -263,6 +365,7 @@ def _apply_observations(
     for obs in observations:
         by_entity.setdefault(obs.entity_id, []).append(obs)
     failed: dict[str, str] = {}
+    changes: list[tuple[LedgerState, LedgerState | None, Any]] = []
     for entity_id, batch in by_entity.items():
         row = stored.get(entity_id)
         before = LedgerState.from_json(row.state) if row is not None else None
@@ -272,20 +375,22 @@ def _apply_observations(
             log.exception("cannot apply events to %s", entity_id)
             failed[entity_id] = f"internal error: {exc!r}"
             continue
-        _save_state(state, before)
+        changes.append((state, before, row.state if row is not None else None))
+    _save_states(changes)
     return failed
 
 
 def _advance(before: LedgerState | None, batch: Sequence[Observation]) -> LedgerState:
     """The new state: in-order events extend the stored state; a late one re-folds all."""
-    ordered = sorted(batch, key=intervals.sort_key)
-    first = ordered[0]
-    if before is not None and intervals.sort_key(first) < before.last_key:
+    # Each sort key once: it hashes the observation's content.
+    ordered = sorted(((intervals.sort_key(obs), obs) for obs in batch), key=lambda ko: ko[0])
+    first_key, first = ordered[0]
+    if before is not None and first_key < before.last_key:
         return _refold(before.entity_type, first.entity_id)
     state = before or LedgerState(first.entity_type, first.entity_id)
-    for obs in ordered:
-        if intervals.sort_key(obs) != state.last_key:
-            state = intervals.step(state, obs)
+    for key, obs in ordered:
+        if key != state.last_key:
+            state = intervals.step(state, obs, key)
     return state
 
 
@@ -298,27 +403,39 @@ def _refold(entity_type: str, entity_id: str) -> LedgerState:
 
 
 def _save_state(state: LedgerState, before: LedgerState | None) -> None:
-    if before is not None and before.to_json() == state.to_json():
-        return
-    project = state.project_id
-    values = {
-        "entity_type": state.entity_type,
-        "project_id": project,
-        "deleted": state.deleted,
-        "last_key": state.last_key,
-        "state": state.to_json(),
-    }
-    if before is None:
-        Entity.insert(entity_id=state.entity_id, **values).execute()
-    else:
-        Entity.update(**values).where(Entity.entity_id == state.entity_id).execute()
-    if before is not None and before.rows == state.rows and before.project_id == project:
-        return
-    Interval.delete().where(Interval.entity_id == state.entity_id).execute()
-    if project is None or not state.rows:
-        return
-    Interval.insert_many(
-        [
+    _save_states([(state, before, None)])
+
+
+def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, Any]]) -> None:
+    """Write each resource whose fold state changed, and rewrite its intervals when they
+    changed: a few multi-row statements for the whole batch, not a few per resource.
+    Each change is (new state, state before or None, the stored JSON of the state before
+    if at hand: the same as its `to_json()`, without building it again)."""
+    created: list[dict[str, Any]] = []
+    updated: list[dict[str, Any]] = []
+    rewritten: list[str] = []
+    rows: list[dict[str, Any]] = []
+    for state, before, stored_doc in changes:
+        doc = state.to_json()
+        if before is not None and (stored_doc or before.to_json()) == doc:
+            continue
+        project = state.project_id
+        (created if before is None else updated).append(
+            {
+                "entity_id": state.entity_id,
+                "entity_type": state.entity_type,
+                "project_id": project,
+                "deleted": state.deleted,
+                "last_key": state.last_key,
+                "state": doc,
+            }
+        )
+        if before is not None and before.rows == state.rows and before.project_id == project:
+            continue
+        rewritten.append(state.entity_id)
+        if project is None:
+            continue
+        rows.extend(
             {
                 "entity_id": state.entity_id,
                 "entity_type": state.entity_type,
@@ -330,8 +447,18 @@ def _save_state(state: LedgerState, before: LedgerState | None) -> None:
                 "attributes": {k: v for k, v in r.attrs.items() if k != "name"},
             }
             for r in state.rows
-        ]
-    ).execute()
+        )
+    # New resources in id order (a competing collector's insert of the same one conflicts
+    # and its batch is retried); stored ones, held FOR UPDATE on PostgreSQL, are updated
+    # in place by an upsert that always finds them.
+    for chunk in _chunks(sorted(created, key=lambda v: str(v["entity_id"]))):
+        insert_rows(Entity, chunk)
+    for chunk in _chunks(updated):
+        insert_rows(Entity, chunk, update=[n for n in chunk[0] if n != "entity_id"])
+    for chunk in _chunks(rewritten):
+        Interval.delete().where(Interval.entity_id.in_(chunk)).execute()
+    for chunk in _chunks(rows):
+        insert_rows(Interval, chunk)
 
 
 def rebuild_ledger() -> int:
@@ -395,10 +522,15 @@ def retry_quarantined(now: datetime, metadata_whitelist: Sequence[str] = ()) -> 
 
 
 def volume_type_names() -> dict[str, str]:
-    return {t.type_id: t.name for t in VolumeType.select()}
+    sql = rendered(
+        "volume type names", lambda: VolumeType.select(VolumeType.type_id, VolumeType.name)
+    )
+    return dict(database.execute_sql(sql).fetchall())
 
 
-def interval_dict(row: Interval, type_names: dict[str, str] | None = None) -> dict[str, Any]:
+def interval_dict(
+    row: Interval | IntervalRow, type_names: dict[str, str] | None = None
+) -> dict[str, Any]:
     """A ledger row in Almanach's field names, times in ISO 8601 UTC."""
     a = row.attributes
     doc: dict[str, Any] = {
@@ -456,21 +588,26 @@ def usage(
     """The project's intervals overlapping [start, end), oldest first."""
     if start is not None and end is not None and end <= start:
         raise InvalidInput("end must be after start")
-    query = Interval.select().where(Interval.project_id == project_id)
+    query = IntervalRow.query().where(Interval.project_id == project_id)
     if end is not None:
         query = query.where(Interval.start < end)
     if start is not None:
         query = query.where(Interval.end.is_null() | (Interval.end > start))
     if entity_types:
         query = query.where(Interval.entity_type.in_(list(entity_types)))
-    names = volume_type_names()
-    return [interval_dict(r, names) for r in query.order_by(Interval.start, Interval.entity_id)]
+    return _interval_dicts(IntervalRow.rows(query.order_by(Interval.start, Interval.entity_id)))
 
 
 def entity_rows(entity_id: str) -> list[dict[str, Any]]:
-    names = volume_type_names()
-    query = Interval.select().where(Interval.entity_id == entity_id).order_by(Interval.start)
-    return [interval_dict(r, names) for r in query]
+    query = IntervalRow.query().where(Interval.entity_id == entity_id).order_by(Interval.start)
+    return _interval_dicts(IntervalRow.rows(query))
+
+
+def _interval_dicts(rows: Sequence[IntervalRow]) -> list[dict[str, Any]]:
+    """`interval_dict` of each row; volume type names are read only when a volume needs
+    them."""
+    names = volume_type_names() if any(r.entity_type == "volume" for r in rows) else {}
+    return [interval_dict(r, names) for r in rows]
 
 
 def counts() -> dict[str, int]:

@@ -45,7 +45,7 @@ result never depends on the caller's thread-local decimal context. Floats are re
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
@@ -455,9 +455,14 @@ def totals(lines: Sequence[Line], rules: RatingRules) -> Totals:
     ``tax = round_money(subtotal x tax_percent / 100)`` (ROUND_HALF_UP at
     ``rules.decimal_places``); ``total = subtotal + tax``, exact.
     """
+    return totals_of([line.amount for line in lines], rules)
+
+
+def totals_of(amounts: Iterable[Decimal], rules: RatingRules) -> Totals:
+    """:func:`totals` of lines with these rounded amounts."""
     with localcontext(_CONTEXT):
         subtotal = round_money(Decimal(0), rules.decimal_places)
-        for line in lines:
-            subtotal += line.amount
+        for amount in amounts:
+            subtotal += amount
         tax = round_money(subtotal * rules.tax_percent / 100, rules.decimal_places)
         return Totals(subtotal=subtotal, tax=tax, total=subtotal + tax)

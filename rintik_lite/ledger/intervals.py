@@ -184,9 +184,10 @@ def _close(rows: tuple[Row, ...], at: datetime) -> tuple[Row, ...]:
     return (*rows[:-1], replace(last, end=at, last_event=at))
 
 
-def step(state: LedgerState, obs: Observation) -> LedgerState:
-    """Apply one observation that sorts after every one applied so far."""
-    key = sort_key(obs)
+def step(state: LedgerState, obs: Observation, key: str | None = None) -> LedgerState:
+    """Apply one observation that sorts after every one applied so far (`key`: its
+    `sort_key`, when the caller already has it)."""
+    key = sort_key(obs) if key is None else key
     if obs.action == "correct":
         assert obs.since is not None and obs.until is not None
         corrections = tuple(
@@ -252,5 +253,5 @@ def fold(entity_type: str, entity_id: str, observations: Iterable[Observation]) 
     unique = {sort_key(o): o for o in observations}
     state = LedgerState(entity_type, entity_id)
     for key in sorted(unique):
-        state = step(state, unique[key])
+        state = step(state, unique[key], key)
     return state
