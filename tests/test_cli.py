@@ -243,8 +243,24 @@ def test_run_ingests_from_rabbitmq_and_stops_on_sigterm(
         ),
     )
     api = f"http://127.0.0.1:{port}"
+    logging_ini = tmp_path / "logging.ini"
+    logging_ini.write_text(
+        "[loggers]\nkeys=root\n[handlers]\nkeys=err\n[formatters]\nkeys=plain\n"
+        "[logger_root]\nlevel=INFO\nhandlers=err\n"
+        "[handler_err]\nclass=StreamHandler\nformatter=plain\nargs=(sys.stderr,)\n"
+        "[formatter_plain]\nformat=FROM-INI %(levelname)s %(name)s %(message)s\n"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "rintik_lite", "run", "--config", str(config)],
+        [
+            sys.executable,
+            "-m",
+            "rintik_lite",
+            "run",
+            "--config",
+            str(config),
+            "--logging",
+            str(logging_ini),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -293,6 +309,7 @@ def test_run_ingests_from_rabbitmq_and_stops_on_sigterm(
     reader.join(5)
     assert process.returncode == 0, "".join(log)
     assert any("received SIGTERM, stopping" in line for line in log)
+    assert all(line.startswith("FROM-INI ") for line in log if line.strip()), log[:3]
     usage = rintik("usage", "--project", P1, "--json", "--config", str(config))
     rows = [
         (
@@ -326,3 +343,29 @@ def http_json(url: str, token: str | None = None) -> Any:
     request = urllib.request.Request(url, headers={"X-Auth-Token": token} if token else {})
     with urllib.request.urlopen(request, timeout=10) as response:
         return json.loads(response.read())
+
+
+def test_run_refuses_to_start_without_a_broker(tmp_path: Path) -> None:
+    env = {
+        "RINTIK_DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+        "RINTIK_BROKER_URL": "amqp://rintik:s3cret-pw@127.0.0.1:1//",
+    }
+    result = rintik("run", env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        "error: broker amqp://rintik:***@127.0.0.1:1// cannot be reached: "
+        "[Errno 111] Connection refused (check [broker] url)"
+    )
+    assert "s3cret-pw" not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["usage"], "error: Missing option '--project'. (see --help)\n"),
+        (["no-such-command"], "error: No such command 'no-such-command'. (see --help)\n"),
+    ],
+)
+def test_usage_errors_are_one_line_too(args: list[str], line: str) -> None:
+    result = rintik(*args)
+    assert (result.returncode, result.stderr) == (2, line)

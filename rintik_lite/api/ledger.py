@@ -28,6 +28,7 @@ from rintik_lite.db import write_transaction
 from rintik_lite.errors import InvalidInput
 from rintik_lite.ledger.notifications import ENTITY_TYPES, format_time
 from rintik_lite.models import Entity, Event, Interval, Project, VolumeType
+from rintik_lite.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -118,9 +119,19 @@ def project_names(
             try:
                 name = keystone.project_name(project_id)
             except Exception as exc:  # a name is a nicety: never fail a listing for it
-                log.warning("cannot look up the name of project %s: %s", project_id, exc)
+                log.warning("cannot look up project names in Keystone: %s", exc)
+                keystone = None  # Keystone is down: do not wait on it once per project
         names[project_id] = name or registry.get(project_id)
     return names
+
+
+def keystone_for_names(settings: Settings) -> TokenValidator | None:
+    """A Keystone client for project names when `[keystone] auth_url` is set, else None."""
+    if not settings["keystone.auth_url"]:
+        return None
+    from rintik_lite.api.keystone import KeystoneAuth
+
+    return KeystoneAuth(settings)
 
 
 # --- the extra queries ---------------------------------------------------------------------
