@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
 import peewee
 
+from rintik_lite import jsontext
 from rintik_lite.db import database
 
 # The two shapes of `UTCDateTimeField.formats` on SQLite, by length: the characters at
@@ -51,14 +51,20 @@ class UTCDateTimeField(peewee.DateTimeField):
         return value
 
 
+class JSONText(str):
+    """A value's JSON text, already encoded (by `jsontext.dumps`): stored as it is."""
+
+
 class JSONField(peewee.TextField):
     """JSON in a text column, written with sorted keys so equal values store equal text."""
 
     def db_value(self, value: Any) -> Any:
-        return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+        if isinstance(value, JSONText):
+            return str(value)
+        return None if value is None else jsontext.dumps(value)
 
     def python_value(self, value: Any) -> Any:
-        return None if value is None else json.loads(value)
+        return None if value is None else jsontext.loads(value)
 
 
 class BaseModel(peewee.Model):

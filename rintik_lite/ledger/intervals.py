@@ -28,12 +28,13 @@ Rules:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
+from rintik_lite import jsontext
 from rintik_lite.ledger.notifications import Observation, format_time, parse_time
 
 SPLIT_ON: Mapping[str, tuple[str, ...]] = {
@@ -54,7 +55,7 @@ def sort_key(obs: Observation) -> str:
     Time first (fixed-width UTC), then creates/updates before deletes at the same instant,
     then a digest of the content so that equal-time observations have one fixed order.
     """
-    content = json.dumps(
+    content = jsontext.dumps(
         [
             obs.action,
             dict(obs.attrs),
@@ -62,8 +63,6 @@ def sort_key(obs: Observation) -> str:
             obs.since and format_time(obs.since),
             obs.until and format_time(obs.until),
         ],
-        sort_keys=True,
-        separators=(",", ":"),
         default=str,
     )
     digest = hashlib.sha256(content.encode()).hexdigest()[:16]
@@ -86,6 +85,26 @@ class Row:
     end: datetime | None
     last_event: datetime
     attrs: Mapping[str, Any]
+
+    @cached_property
+    def json(self) -> list[Any]:
+        """The row as the state document stores it (built once: most rows of a resource
+        are carried unchanged from fold to fold)."""
+        return [
+            format_time(self.start),
+            self.end and format_time(self.end),
+            format_time(self.last_event),
+            dict(self.attrs),
+        ]
+
+    @classmethod
+    def from_json(cls, doc: list[Any]) -> Row:
+        start, end, last_event, attrs = doc
+        row = cls(
+            parse_time(start), parse_time(end) if end else None, parse_time(last_event), attrs
+        )
+        row.__dict__["json"] = doc  # what `json` would build: the document it was read from
+        return row
 
 
 @dataclass(frozen=True)
@@ -136,15 +155,7 @@ class LedgerState:
             "project_id": self.project_id,
             "deleted": self.deleted,
             "attrs": dict(self.attrs),
-            "rows": [
-                [
-                    format_time(r.start),
-                    r.end and format_time(r.end),
-                    format_time(r.last_event),
-                    dict(r.attrs),
-                ]
-                for r in self.rows
-            ],
+            "rows": [r.json for r in self.rows],
             "last_key": self.last_key,
             "corrections": [
                 [c.key, format_time(c.start), format_time(c.end), dict(c.attrs)]
@@ -160,10 +171,7 @@ class LedgerState:
             project_id=doc["project_id"],
             deleted=doc["deleted"],
             attrs=doc["attrs"],
-            rows=tuple(
-                Row(parse_time(s), parse_time(e) if e else None, parse_time(le), a)
-                for s, e, le, a in doc["rows"]
-            ),
+            rows=tuple(Row.from_json(r) for r in doc["rows"]),
             last_key=doc["last_key"],
             corrections=tuple(
                 Correction(k, parse_time(start), parse_time(end), attrs)

@@ -21,13 +21,13 @@ says when the change happened (e.g. `launched_at` of a create, `deleted_at` of a
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from rintik_lite import jsontext
 from rintik_lite.errors import BadNotification
 
 ENTITY_TYPES = ("instance", "volume", "snapshot", "image", "floating_ip", "router")
@@ -157,7 +157,7 @@ def body_digest(body: bytes | str) -> str:
 def decode(body: bytes | str) -> dict[str, Any]:
     """The body's JSON object; BadNotification when it is not one."""
     try:
-        doc = json.loads(body)
+        doc = jsontext.loads(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadNotification(f"body is not JSON: {exc}") from None
     if not isinstance(doc, dict):

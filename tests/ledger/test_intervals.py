@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rintik_lite.ledger.intervals import _RANK, LedgerState, Row, fold, step
-from rintik_lite.ledger.notifications import Observation
+from rintik_lite.ledger.notifications import Observation, format_time
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -140,6 +141,14 @@ def test_state_round_trips_through_json() -> None:
         ],
     )
     assert LedgerState.from_json(state.to_json()) == state
+    # A row read back keeps the document it came from, so that writing the state again
+    # does not format its times again: the same document as a row built afresh.
+    read = LedgerState.from_json(json.loads(json.dumps(state.to_json())))
+    assert read.to_json() == state.to_json()
+    assert [r.json for r in read.rows] == [
+        [format_time(r.start), r.end and format_time(r.end), format_time(r.last_event), r.attrs]
+        for r in state.rows
+    ]
 
 
 def correct(made_at: float, start: float, end: float, **attrs: object) -> Observation:
