@@ -7,6 +7,15 @@ committed in one transaction, then acknowledged with one `basic.ack(multiple=Tru
 is acknowledged before it is committed; a message whose batch could not be committed stays
 unacknowledged and is redelivered, and the event store's deduplication makes that harmless.
 
+Two threads share the work: the consumer (the thread `run` is called in) receives, batches
+and acknowledges; a writer thread of the collector's own commits the batches, one at a time
+and in the order received. While the writer commits one batch the consumer receives the
+next: SQLite's and psycopg2's C code releases the GIL while it writes, so the two overlap
+on a machine with two cores. Only the consumer touches the broker connection (kombu's is not
+thread-safe): it acknowledges a batch once the writer reports it committed, with
+`basic.ack(multiple=True)` on its last message, which covers the earlier batches too as they
+were committed before it.
+
 When the broker goes away it reconnects with exponential backoff; when the database cannot
 be written it keeps the batch unacknowledged and retries with the same backoff. Either way
 the cause is in `status()` for /healthz.
@@ -15,6 +24,7 @@ the cause is in `status()` for /healthz.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable
@@ -109,17 +119,35 @@ class Collector:
         self._batch: list[Any] = []
         self._batch_deadline = 0.0
         self._backoff = 1.0
+        # Batches go to the writer through `_handoff` (one waits while it commits another)
+        # and come back through `_committed`; `_in_flight` counts those between the two.
+        self._handoff: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
+        self._committed: queue.Queue[tuple[_Batch, BatchResult | None]] = queue.Queue()
+        self._in_flight = 0
+        self._in_flight_messages = 0
+        self._generation = 0  # the broker connection a batch was received on
+        self._writer: threading.Thread | None = None
+        self._stop = threading.Event()
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
         """Consume until `stop` is set. Never raises: errors are logged and retried."""
+        self._stop = stop
+        self._writer = threading.Thread(
+            target=self._write, name=f"{threading.current_thread().name}-writer", daemon=True
+        )
+        self._writer.start()
         try:
             while not stop.is_set():
                 try:
                     self._consume(stop)
                 except Exception as exc:  # broker gone, declaration refused, ...
-                    self._batch.clear()  # unacknowledged: the broker redelivers them
+                    # Unacknowledged: the broker redelivers them. What the writer still
+                    # holds of this connection is committed but never acknowledged here.
+                    self._generation += 1
+                    self._batch.clear()
+                    self.status.pending = self._in_flight_messages
                     self.status.connected = False
                     self.status.broker_error = f"{type(exc).__name__}: {exc}"
                     log.warning(
@@ -134,6 +162,8 @@ class Collector:
                     )
         finally:
             self.status.connected = False
+            self._handoff.put(None)  # the writer ends once it has done what it holds
+            self._writer.join()
             close_database()
 
     def _consume(self, stop: threading.Event) -> None:
@@ -141,7 +171,8 @@ class Collector:
             conn.ensure_connection(max_retries=1)
             channel = conn.channel()
             queue = declare_queue(channel, self.settings)
-            prefetch = max(1, self.settings["broker.batch_size"]) * 2
+            # One batch being committed, one waiting for the writer, one being received.
+            prefetch = max(1, self.settings["broker.batch_size"]) * 3
             consumer = Consumer(
                 channel,
                 queues=[queue],
@@ -154,13 +185,19 @@ class Collector:
                 self.status.broker_error = None
                 self._backoff = 1.0
                 log.info("consuming %s on %s", queue.name, redact_url(self.settings["broker.url"]))
+                generation = self._generation
                 while not stop.is_set():
                     with suppress(TimeoutError):  # socket.timeout is TimeoutError since 3.10
                         conn.drain_events(timeout=self._wait_seconds())
+                    self._acknowledge(generation)
                     if self._batch_due():
-                        self._flush(stop)
+                        self._hand_off(generation, wait=False)
                     conn.heartbeat_check()
-                self._flush(stop)  # commit-then-ack what we hold before leaving
+                # Commit-then-ack what we hold before leaving.
+                self._hand_off(generation, wait=True)
+                while self._in_flight:
+                    self._acknowledge(generation, wait=0.1)
+                    conn.heartbeat_check()
 
     # -- batching -----------------------------------------------------------------------------
 
@@ -172,6 +209,8 @@ class Collector:
         self.status.last_message_at = self.clock()
 
     def _wait_seconds(self) -> float:
+        if self._in_flight:
+            return 0.01  # back soon to acknowledge what the writer commits
         if not self._batch:
             return 0.5
         return max(0.0, min(0.5, self._batch_deadline - time.monotonic()))
@@ -182,47 +221,90 @@ class Collector:
             or time.monotonic() >= self._batch_deadline
         )
 
-    def _flush(self, stop: threading.Event) -> None:
-        """Commit the batch, then acknowledge it. On a database error keep it unacknowledged
-        and retry with backoff; give up (leaving it to redelivery) only when stopping."""
+    def _hand_off(self, generation: int, wait: bool) -> None:
+        """Give the batch to the writer; if it is busy with two, keep receiving (`wait`
+        False: the prefetch limit stops the broker sending more) or wait (when leaving)."""
         if not self._batch:
             return
-        incoming = [Incoming(_body(m), "amqp") for m in self._batch]
+        batch = _Batch(generation, self._batch, [Incoming(_body(m), "amqp") for m in self._batch])
+        try:
+            self._handoff.put(batch, timeout=None if wait else 0)
+        except queue.Full:
+            return
+        self._in_flight += 1
+        self._in_flight_messages += len(batch.messages)
+        self._batch = []
+
+    def _acknowledge(self, generation: int, wait: float = 0) -> None:
+        """Acknowledge every batch the writer has committed (received on this connection)."""
+        while True:
+            try:
+                batch, result = (
+                    self._committed.get(timeout=wait) if wait else (self._committed.get_nowait())
+                )
+            except queue.Empty:
+                break
+            wait = 0
+            self._in_flight -= 1
+            self._in_flight_messages -= len(batch.messages)
+            if result is None or batch.generation != generation:
+                continue  # not committed (stopping), or its connection is gone: redelivered
+            batch.messages[-1].ack(multiple=True)
+            self.status.last_commit_at = self.clock()
+            self.status.totals.add(result)
+            log.info(
+                "batch: %d received, %d applied, %d ignored, %d duplicate, %d quarantined",
+                result.received,
+                result.applied,
+                result.ignored,
+                result.duplicate,
+                result.quarantined,
+            )
+        self.status.pending = len(self._batch) + self._in_flight_messages
+
+    # -- the writer thread ------------------------------------------------------------------
+
+    def _write(self) -> None:
+        """Commit the batches handed off, in order, until given None."""
+        try:
+            while (batch := self._handoff.get()) is not None:
+                self._committed.put((batch, self._commit(batch)))
+        finally:
+            close_database()
+
+    def _commit(self, batch: _Batch) -> BatchResult | None:
+        """Commit one batch. On a database error retry with backoff (it stays
+        unacknowledged meanwhile); give up, returning None, only when stopping."""
         backoff = 0.5
         while True:
             try:
                 result = services.record_messages(
-                    incoming, self.clock(), self.settings["ledger.metadata_whitelist"]
+                    batch.incoming, self.clock(), self.settings["ledger.metadata_whitelist"]
                 )
-                break
             except DB_ERRORS as exc:
                 self.status.database_error = f"{type(exc).__name__}: {exc}"
                 log.error(
                     "cannot commit %d messages: %s; not acknowledged, retrying in %.1f s",
-                    len(incoming),
+                    len(batch.incoming),
                     self.status.database_error,
                     backoff,
                 )
                 close_database()  # reconnect on the next attempt
-                if stop.wait(backoff):
-                    self._batch.clear()  # unacknowledged: the broker will redeliver them
-                    self.status.pending = 0
-                    return
+                if self._stop.wait(backoff):
+                    return None  # unacknowledged: the broker will redeliver them
                 backoff = min(backoff * 2, self.settings["broker.reconnect_max_seconds"])
-        self._batch[-1].ack(multiple=True)
-        self._batch.clear()
-        self.status.pending = 0
-        self.status.database_error = None
-        self.status.last_commit_at = self.clock()
-        self.status.totals.add(result)
-        log.info(
-            "batch: %d received, %d applied, %d ignored, %d duplicate, %d quarantined",
-            result.received,
-            result.applied,
-            result.ignored,
-            result.duplicate,
-            result.quarantined,
-        )
+            else:
+                self.status.database_error = None
+                return result
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Messages received on one connection, and their bodies, committed together."""
+
+    generation: int
+    messages: list[Any]
+    incoming: list[Incoming]
 
 
 def _body(message: Any) -> bytes | str:
