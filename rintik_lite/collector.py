@@ -7,14 +7,14 @@ committed in one transaction, then acknowledged with one `basic.ack(multiple=Tru
 is acknowledged before it is committed; a message whose batch could not be committed stays
 unacknowledged and is redelivered, and the event store's deduplication makes that harmless.
 
-Two threads share the work: the consumer (the thread `run` is called in) receives, batches
-and acknowledges; a writer thread of the collector's own commits the batches, one at a time
-and in the order received. While the writer commits one batch the consumer receives the
-next: SQLite's and psycopg2's C code releases the GIL while it writes, so the two overlap
-on a machine with two cores. Only the consumer touches the broker connection (kombu's is not
-thread-safe): it acknowledges a batch once the writer reports it committed, with
-`basic.ack(multiple=True)` on its last message, which covers the earlier batches too as they
-were committed before it.
+Two threads share the work: the consumer (the thread `run` is called in) receives, reads
+(decodes and parses) and batches the notifications, and acknowledges; a writer thread of the
+collector's own commits the batches, one at a time, in the order received. While the writer
+commits one batch the consumer receives and reads the next: SQLite's and psycopg2's C code
+releases the GIL while it writes, so the two overlap on a machine with two cores. Only the
+consumer touches the broker connection (kombu's is not thread-safe): it acknowledges a batch
+once the writer reports it committed, with `basic.ack(multiple=True)` on its last message,
+which covers the earlier batches too as they were committed before it.
 
 When the broker goes away it reconnects with exponential backoff; when the database cannot
 be written it keeps the batch unacknowledged and retries with the same backoff. Either way
@@ -226,7 +226,10 @@ class Collector:
         False: the prefetch limit stops the broker sending more) or wait (when leaving)."""
         if not self._batch:
             return
-        batch = _Batch(generation, self._batch, [Incoming(_body(m), "amqp") for m in self._batch])
+        incoming = [Incoming(_body(m), "amqp") for m in self._batch]
+        # Read here, in the consumer thread, while the writer commits the batch before.
+        read = services.read_messages(incoming, self.settings["ledger.metadata_whitelist"])
+        batch = _Batch(generation, self._batch, read)
         try:
             self._handoff.put(batch, timeout=None if wait else 0)
         except queue.Full:
@@ -278,14 +281,12 @@ class Collector:
         backoff = 0.5
         while True:
             try:
-                result = services.record_messages(
-                    batch.incoming, self.clock(), self.settings["ledger.metadata_whitelist"]
-                )
+                result = services.record_read(batch.read, self.clock())
             except DB_ERRORS as exc:
                 self.status.database_error = f"{type(exc).__name__}: {exc}"
                 log.error(
                     "cannot commit %d messages: %s; not acknowledged, retrying in %.1f s",
-                    len(batch.incoming),
+                    len(batch.messages),
                     self.status.database_error,
                     backoff,
                 )
@@ -300,11 +301,11 @@ class Collector:
 
 @dataclass(frozen=True)
 class _Batch:
-    """Messages received on one connection, and their bodies, committed together."""
+    """Messages received on one connection, and what they say, committed together."""
 
     generation: int
     messages: list[Any]
-    incoming: list[Incoming]
+    read: services.ReadBatch
 
 
 def _body(message: Any) -> bytes | str:

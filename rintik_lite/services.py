@@ -166,14 +166,57 @@ def record_messages(
     messages: Sequence[Incoming], now: datetime, metadata_whitelist: Sequence[str] = ()
 ) -> BatchResult:
     """Store, deduplicate, quarantine and apply a batch in one transaction."""
+    return record_read(read_messages(messages, metadata_whitelist), now)
+
+
+def record_read(batch: ReadBatch, now: datetime) -> BatchResult:
+    """`record_messages` of a batch already read (by `read_messages`, maybe in another
+    thread: the collector reads the next batch while this one commits)."""
     with write_transaction():
-        return _record(messages, now, metadata_whitelist)
+        return _record_read(batch, now)
+
+
+@dataclass(frozen=True)
+class ReadBatch:
+    """Messages read, without the database: each one parsed, or why it cannot be."""
+
+    messages: Sequence[Incoming]
+    parsed: list[_Parsed]
+    unreadable: list[tuple[Incoming, str | None, str]]  # (message, event type, reason)
+
+
+def read_messages(messages: Sequence[Incoming], metadata_whitelist: Sequence[str]) -> ReadBatch:
+    """Step 1 of recording, pure: read each message; what cannot be read is set aside with
+    its reason, for the quarantine."""
+    parsed: list[_Parsed] = []
+    unreadable: list[tuple[Incoming, str | None, str]] = []
+    for message in messages:
+        event_type: str | None = None
+        try:
+            notification = notifications.parse(message.body)
+            event_type = notification.event_type
+            change = notifications.observe(notification, metadata_whitelist)
+            _check_storable(message, notification, change)
+        except BadNotification as exc:
+            unreadable.append((message, event_type, str(exc)))
+            continue
+        except Exception as exc:  # a bug must not lose the message: keep it with its reason
+            log.exception("cannot read a %s message", event_type or "notification")
+            unreadable.append((message, event_type, f"internal error: {exc!r}"))
+            continue
+        key = notification.message_id or notifications.body_digest(message.body)
+        parsed.append(_Parsed(message, key, notification, change))
+    return ReadBatch(messages, parsed, unreadable)
 
 
 def _record(
     messages: Sequence[Incoming], now: datetime, metadata_whitelist: Sequence[str]
 ) -> BatchResult:
-    result = BatchResult(received=len(messages))
+    return _record_read(read_messages(messages, metadata_whitelist), now)
+
+
+def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
+    result = BatchResult(received=len(batch.messages))
     quarantine_rows: list[dict[str, Any]] = []
     debug = log.isEnabledFor(logging.DEBUG)  # once per batch: per-event lines cost nothing off
 
@@ -194,24 +237,10 @@ def _record(
                 "event %s from %s: quarantined: %s", event_type or "?", message.source, reason
             )
 
-    # 1. Read each message (pure); what cannot be read goes to quarantine with its reason.
-    parsed: list[_Parsed] = []
-    for message in messages:
-        event_type: str | None = None
-        try:
-            notification = notifications.parse(message.body)
-            event_type = notification.event_type
-            change = notifications.observe(notification, metadata_whitelist)
-            _check_storable(message, notification, change)
-        except BadNotification as exc:
-            quarantine(message, event_type, str(exc))
-            continue
-        except Exception as exc:  # a bug must not lose the message: keep it with its reason
-            log.exception("cannot read a %s message", event_type or "notification")
-            quarantine(message, event_type, f"internal error: {exc!r}")
-            continue
-        key = notification.message_id or notifications.body_digest(message.body)
-        parsed.append(_Parsed(message, key, notification, change))
+    # 1. What could not be read goes to quarantine with its reason.
+    for message, event_type, reason in batch.unreadable:
+        quarantine(message, event_type, reason)
+    parsed = batch.parsed
 
     # 2. Deduplicate against the store and within the batch.
     seen: set[str] = set()
