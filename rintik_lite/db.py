@@ -10,11 +10,15 @@ writer takes the lock up front instead of failing half-way; a plain transaction 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import pickle
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 from urllib.parse import unquote, urlparse
 
 import peewee
@@ -23,6 +27,8 @@ from playhouse import db_url
 from rintik_lite.errors import DatabaseTooNew, ServiceUnavailable, SettingsError
 
 database = peewee.DatabaseProxy()
+
+V = TypeVar("V")
 
 
 def sqlite_path(url: str) -> Path | None:
@@ -142,6 +148,59 @@ def write_transaction() -> Iterator[None]:
         raise cause from None
 
 
+@contextmanager
+def read_snapshot() -> Iterator[None]:
+    """Reads that all see the database as of one instant: a deferred transaction on SQLite
+    (in WAL mode its first read takes the snapshot), REPEATABLE READ on PostgreSQL."""
+    if is_sqlite():
+        with database.atomic():
+            yield
+    else:
+        with database.atomic(isolation_level="REPEATABLE READ"):
+            yield
+
+
+def digest(*inputs: Any) -> bytes:
+    """A digest of plain values (rows as stored: text, numbers, dates, None; tuples and lists
+    of them), the key of a `DigestCache` entry computed from them. Their pickle (several
+    times faster than `repr`) reads back as the same values, so equal digests mean equal
+    values; equal values may pickle differently (shared objects), which only costs a miss."""
+    return hashlib.sha256(pickle.dumps(inputs, protocol=5)).digest()
+
+
+class DigestCache(Generic[V]):
+    """Values computed from rows of the database, by the `digest` of those rows as read
+    (the reader reads them, cheaply, without converting them): a change to any of them is
+    a new digest, so an entry is never stale, only unused. Bounded: the least recently
+    used entries go first. Thread-safe."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[bytes, V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: bytes) -> V | None:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+            return found
+
+    def put(self, key: bytes, value: V) -> None:
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self.size:
+                self._entries.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
 _RENDERED: dict[tuple[str, type], str] = {}
 
 
@@ -160,6 +219,124 @@ def rendered(name: str, build: Callable[[], Any]) -> str:
     return text
 
 
+class _Parameter:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+_Rendered = tuple[str, list[Any], list[Callable[[Any], Any] | None]]
+
+
+def _plain_text(field: peewee.Field) -> bool:
+    """A text column read as it is stored (its `python_value` would only check it is text)."""
+    return isinstance(field, peewee.CharField | peewee.TextField) and (
+        type(field).python_value is peewee.Field.python_value
+    )
+
+
+class RowMemo:
+    """Rows as converted by `Prepared.rows`, by the row as the driver returned it: the same
+    stored row is converted (dates parsed, JSON decoded) once, not on every read. Exact,
+    since a conversion depends on the stored values alone; shared by the statements that
+    select the same columns (`Prepared(..., memo=)`). The converted rows are shared between
+    readers: they must never be changed (no reader changes a row's values or its JSON
+    attributes). At most `size` rows; all are dropped when it is reached."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.columns: list[str] | None = None
+        self._rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def get(self, raw: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        return self._rows.get(raw)
+
+    def put(self, raw: tuple[Any, ...], row: tuple[Any, ...]) -> None:
+        if len(self._rows) >= self.size:
+            self._rows.clear()
+        self._rows[raw] = row
+
+
+class Prepared:
+    """A query with named parameters, rendered once per kind of database: for the reads
+    the API answers many times a second, where rendering the query anew costs more than
+    running it. `build` gets one placeholder per name, as keyword arguments (use them where
+    a value goes: `Interval.project_id == project_id`; constants stay constants);
+    `rows(**values)` runs the text with the values (already in their database form:
+    `Field.db_value`) and returns the rows with each selected field's `python_value`
+    applied, as the query's `.tuples()` would (through `memo`, when given)."""
+
+    def __init__(self, build: Callable[..., Any], *names: str, memo: RowMemo | None = None) -> None:
+        self.build = build
+        self.names = names
+        self.memo = memo
+        self._rendered: dict[type, _Rendered] = {}
+        self._columns: list[str] = []
+
+    def _render(self) -> _Rendered:
+        kind = type(database.obj)
+        rendered = self._rendered.get(kind)
+        if rendered is None:
+            query = self.build(
+                **{n: peewee.Value(_Parameter(n), converter=False) for n in self.names}
+            )
+            text, params = query.sql()
+            converters: list[Callable[[Any], Any] | None] = [
+                c.python_value if isinstance(c, peewee.Field) and not _plain_text(c) else None
+                for c in query._returning
+            ]
+            rendered = (text, params, converters)
+            self._rendered[kind] = rendered
+            self._columns = [getattr(c, "name", str(c)) for c in query._returning]
+            if self.memo is not None:
+                if self.memo.columns is None:
+                    self.memo.columns = list(self._columns)
+                if self.memo.columns != self._columns:
+                    raise ValueError("statements sharing a RowMemo must select the same columns")
+        return rendered
+
+    def columns(self) -> list[str]:
+        """The names of the selected columns, in order."""
+        self._render()
+        return list(self._columns)
+
+    def _run(self, values: dict[str, Any]) -> tuple[Any, list[Callable[[Any], Any] | None]]:
+        text, params, converters = self._render()
+        bound = [values[p.name] if isinstance(p, _Parameter) else p for p in params]
+        return database.execute_sql(text, bound), converters
+
+    def models(self, model: type[peewee.Model], **values: Any) -> list[Any]:
+        """The rows as instances of `model` (the query selects its columns)."""
+        text, params, _ = self._render()
+        bound = [values[p.name] if isinstance(p, _Parameter) else p for p in params]
+        return list(model.raw(text, *bound))
+
+    def raw(self, **values: Any) -> list[tuple[Any, ...]]:
+        """The rows as the driver returns them (no `python_value`)."""
+        cursor, _ = self._run(values)
+        return list(cursor.fetchall())
+
+    def rows(self, **values: Any) -> list[tuple[Any, ...]]:
+        cursor, converters = self._run(values)
+        converted = [(i, c) for i, c in enumerate(converters) if c is not None]
+        memo = self.memo
+        rows = []
+        for raw in cursor.fetchall():
+            row = memo.get(raw) if memo is not None else None
+            if row is None:
+                fields = list(raw)
+                for i, convert in converted:
+                    if fields[i] is not None:
+                        fields[i] = convert(fields[i])
+                row = tuple(fields)
+                if memo is not None:
+                    memo.put(raw, row)
+            rows.append(row)
+        return rows
+
+
 def insert_rows(
     model: type[peewee.Model],
     rows: Sequence[Mapping[str, Any]],
@@ -173,8 +350,26 @@ def insert_rows(
     SQLite >= 3.24 and PostgreSQL). Driver errors are raised as peewee's, as any query's."""
     if not rows:
         return
+    fields = [model._meta.fields[name] for name in rows[0]]
+    values = [tuple(f.db_value(row[f.name]) for f in fields) for row in rows]
+    insert_values(model, [f.name for f in fields], values, update)
+
+
+def insert_values(
+    model: type[peewee.Model],
+    names: Sequence[str],
+    values: Sequence[tuple[Any, ...]],
+    update: Sequence[str] = (),
+    ignore: bool = False,
+) -> None:
+    """`insert_rows` of rows already in their database form: one tuple per row of the
+    fields `names`, in that order, each value as the field's `db_value` returns it. With
+    `ignore`, a row that would break a unique constraint is left out (`ON CONFLICT DO
+    NOTHING`)."""
+    if not values:
+        return
     meta = model._meta
-    fields = [meta.fields[name] for name in rows[0]]
+    fields = [meta.fields[name] for name in names]
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
     # Names come from the model, values are parameters.
     sql = f'INSERT INTO "{meta.table_name}" ({columns}) VALUES '  # noqa: S608
@@ -184,7 +379,8 @@ def insert_rows(
             f'"{c}" = EXCLUDED."{c}"' for c in (meta.fields[n].column_name for n in update)
         )
         conflict = f' ON CONFLICT ("{meta.primary_key.column_name}") DO UPDATE SET {changes}'
-    values = [tuple(f.db_value(row[f.name]) for f in fields) for row in rows]
+    elif ignore:
+        conflict = " ON CONFLICT DO NOTHING"
     with peewee.__exception_wrapper__:
         cursor = database.cursor()
         if is_sqlite():

@@ -47,7 +47,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Context, Decimal, InvalidOperation, localcontext
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 import peewee
 
@@ -55,10 +56,14 @@ from rintik_lite.billing import rating
 from rintik_lite.billing.periods import Period, ended_periods, require_aware
 from rintik_lite.billing.rating import Line, RatingRules, Totals, Usage
 from rintik_lite.db import (
+    DigestCache,
+    Prepared,
+    RowMemo,
     database,
-    insert_rows,
+    digest,
+    insert_values,
     is_sqlite,
-    rendered,
+    read_snapshot,
     update_rows,
     write_transaction,
 )
@@ -383,11 +388,31 @@ class BillLine:
         )
 
 
-def _totals(lines: Sequence[BillLine], rules: RatingRules) -> Totals:
+def _totals(lines: Sequence[BillLine | Line], rules: RatingRules) -> Totals:
     amounts = rating.totals_of([line.amount for line in lines], rules)
     if amounts.tax.is_zero():  # a credit taxed at 0 % rounds to -0.00: print it 0.00
         amounts = Totals(amounts.subtotal, amounts.tax.copy_abs(), amounts.total)
     return amounts
+
+
+_PRICES = Prepared(
+    lambda: Price.select(
+        Price.kind,
+        Price.key,
+        Price.hourly,
+        Price.monthly,
+        Price.currency,
+        Price.since,
+        Price.project_id,
+    ).order_by(Price.id),  # on a `since` tie the later row wins
+    memo=RowMemo(4096),
+)
+_VOLUME_TYPES = Prepared(lambda: VolumeType.select(VolumeType.type_id, VolumeType.name))
+
+
+def price_rows() -> tuple[rating.Price, ...]:
+    """Every price row, for rating, in id order."""
+    return tuple(rating.Price(*row) for row in _PRICES.rows())
 
 
 @dataclass(frozen=True)
@@ -399,23 +424,10 @@ class _Billing:
 
     @classmethod
     def load(cls) -> _Billing:
-        prices = tuple(
-            rating.Price(
-                kind=p.kind,
-                key=p.key,
-                hourly=p.hourly,
-                monthly=p.monthly,
-                currency=p.currency,
-                since=p.since,
-                project_id=p.project_id,
-            )
-            # on a `since` tie the later row wins
-            for p in Price.raw(rendered("prices", lambda: Price.select().order_by(Price.id)))
-        )
-        names = rendered("volume types", lambda: VolumeType.select())
-        return cls(prices, {t.type_id: t.name for t in VolumeType.raw(names)})
+        names = dict(_VOLUME_TYPES.raw())
+        return cls(price_rows(), names)
 
-    def usage(self, row: Interval | IntervalRow) -> Usage:
+    def usage(self, row: Interval | IntervalRow | _UsageRow) -> Usage:
         a: dict[str, Any] = row.attributes or {}
         size = a.get("size")
         if isinstance(size, float):
@@ -445,11 +457,8 @@ class _Billing:
         rules: RatingRules,
     ) -> list[BillLine]:
         """The lines of `rows` in `period` (clipped to `now`), in a fixed order."""
-        lines = [
-            BillLine.rated(line)
-            for row in rows
-            for line in rating.rate_usage(self.usage(row), period, now, self.prices, rules)
-        ]
+        rater = rating.UsageRater(period, now, self.prices, rules)
+        lines = [BillLine.rated(line) for row in rows for line in rater.rate(self.usage(row))]
         lines.sort(key=lambda b: (b.entity_type, b.entity_id, b.start))
         return lines
 
@@ -509,15 +518,7 @@ def _adjustments(project_id: str, before: Period, billing: _Billing) -> list[Bil
     it (its own lines and every adjustment already frozen for it); one line per resource
     with a non-zero difference.
     """
-    closed = list(
-        Invoice.select()
-        .where(
-            (Invoice.project_id == project_id)
-            & Invoice.state.in_(CLOSED_STATES)
-            & (Invoice.period < str(before))
-        )
-        .order_by(Invoice.period)
-    )
+    closed = _CLOSED_BEFORE.models(Invoice, project_id=project_id, before=str(before))
     if not closed:
         return []
     ids = [c.id for c in closed]
@@ -530,9 +531,12 @@ def _adjustments(project_id: str, before: Period, billing: _Billing) -> list[Bil
         target = row.adjusts_id if row.adjusts_id is not None else row.invoice_id
         billed[target][row.entity_id].append(BillLine.frozen(row))
     last_end = Period.parse(closed[-1].period).end
-    history = IntervalRow.rows(
-        IntervalRow.query().where((Interval.project_id == project_id) & (Interval.start < last_end))
-    )
+    first_start = Period.parse(closed[0].period).start  # earlier intervals re-rate to nothing
+    window = {
+        "start": Interval.start.db_value(first_start),
+        "end": Interval.start.db_value(last_end),
+    }
+    history = [IntervalRow(*row) for row in _HISTORY.rows(project_id=project_id, **window)]
     lines: list[BillLine] = []
     for invoice in closed:
         period = Period.parse(invoice.period)
@@ -609,9 +613,18 @@ def _invoice_json(
     return doc
 
 
+_FROZEN_LINES = Prepared(
+    lambda invoice: (
+        InvoiceLine.select(*(getattr(InvoiceLine, name) for name in BillLine.__dataclass_fields__))
+        .where(InvoiceLine.invoice == invoice)
+        .order_by(InvoiceLine.position)
+    ),
+    "invoice",
+)
+
+
 def _frozen_lines(invoice: Invoice) -> list[BillLine]:
-    query = InvoiceLine.select().where(InvoiceLine.invoice == invoice.id)
-    return [BillLine.frozen(row) for row in query.order_by(InvoiceLine.position)]
+    return [BillLine(*row) for row in _FROZEN_LINES.rows(invoice=invoice.id)]
 
 
 def _closed_json(invoice: Invoice, with_lines: bool = True) -> dict[str, Any]:
@@ -622,8 +635,124 @@ def _live_lines(
     project_id: str, period: Period, now: datetime, rules: RatingRules, billing: _Billing
 ) -> list[BillLine]:
     """The lines the project's invoice for `period` has if closed now (adjustments last)."""
-    lines = billing.rate(_overlapping(period, project_id), period, min(now, period.end), rules)
-    return lines + _adjustments(project_id, period, billing)
+    rows = [IntervalRow(*row) for row in _PROJECT_OVERLAPPING.rows(**_window(period, project_id))]
+    lines = billing.rate(rows, period, min(now, period.end), rules)
+    return lines + _pending_adjustments(project_id, period, billing)
+
+
+# --- the read path's queries, rendered once (db.Prepared), and its cache of adjustments -----
+
+#: `IntervalRow`s as read by the API and the running invoices, converted once per stored row
+#: (their readers never change them).
+INTERVAL_ROWS = RowMemo(16_384)
+
+_PROJECT_OVERLAPPING = Prepared(
+    lambda project_id, start, end: IntervalRow.query().where(
+        (Interval.project_id == project_id)
+        & (Interval.start < end)
+        & (Interval.end.is_null() | (Interval.end > start))
+    ),
+    "project_id",
+    "start",
+    "end",
+    memo=INTERVAL_ROWS,
+)
+_INVOICE = Prepared(lambda key: Invoice.select().where(Invoice.id == key), "key")
+_CLOSED_INVOICES = Prepared(
+    lambda project_id: (
+        Invoice.select(
+            Invoice.id,
+            Invoice.period,
+            Invoice.number,
+            Invoice.rounding,
+            Invoice.decimal_places,
+            Invoice.tax_percent,
+            Invoice.currency,
+        )
+        .where((Invoice.project_id == project_id) & Invoice.state.in_(CLOSED_STATES))
+        .order_by(Invoice.id)
+    ),
+    "project_id",
+)
+_CLOSED_BEFORE = Prepared(
+    lambda project_id, before: (
+        Invoice.select()
+        .where(
+            (Invoice.project_id == project_id)
+            & Invoice.state.in_(CLOSED_STATES)
+            & (Invoice.period < before)
+        )
+        .order_by(Invoice.period)
+    ),
+    "project_id",
+    "before",
+)
+_HISTORY = Prepared(
+    lambda project_id, start, end: (
+        IntervalRow.query()
+        .where(
+            (Interval.project_id == project_id)
+            & (Interval.start < end)
+            & (Interval.end.is_null() | (Interval.end > start))
+        )
+        .order_by(Interval.entity_id, Interval.start, Interval.id)
+    ),
+    "project_id",
+    "start",
+    "end",
+    memo=INTERVAL_ROWS,
+)
+
+
+def _window(period: Period, project_id: str) -> dict[str, Any]:
+    return {
+        "project_id": project_id,
+        "start": Interval.start.db_value(period.start),
+        "end": Interval.start.db_value(period.end),
+    }
+
+
+#: `_adjustments` results by a digest of everything they are computed from: the project's
+#: closed invoices (the only ones holding lines, including every adjustment to them), its
+#: intervals overlapping the closed periods (as stored), every price row and the volume
+#: type names. A change to any of them is a new digest: an entry is never stale, only unused.
+ADJUSTMENTS: DigestCache[tuple[BillLine, ...]] = DigestCache(2048)
+
+
+def _adjustments_key(project_id: str, before: Period, billing: _Billing) -> bytes | None:
+    """The digest of what `_adjustments(project_id, before, billing)` reads; None when the
+    project has no closed invoice before `before` (then there is no adjustment)."""
+    closed = _CLOSED_INVOICES.raw(project_id=project_id)
+    periods = sorted(Period.parse(row[1]) for row in closed if row[1] < str(before))
+    if not periods:
+        return None
+    window = {
+        "project_id": project_id,
+        "start": Interval.start.db_value(periods[0].start),
+        "end": Interval.start.db_value(periods[-1].end),
+    }
+    return digest(
+        project_id,
+        str(before),
+        closed,
+        _HISTORY.raw(**window),
+        billing.prices,
+        sorted(billing.type_names.items()),
+    )
+
+
+def _pending_adjustments(project_id: str, before: Period, billing: _Billing) -> list[BillLine]:
+    """`_adjustments`, from `ADJUSTMENTS` when nothing it reads has changed since."""
+    with read_snapshot():  # the digest and the lines from the same state of the database
+        key = _adjustments_key(project_id, before, billing)
+        if key is None:
+            return []
+        cached = ADJUSTMENTS.get(key)
+        if cached is not None:
+            return list(cached)
+        lines = _adjustments(project_id, before, billing)
+    ADJUSTMENTS.put(key, tuple(lines))
+    return lines
 
 
 def _live_json(
@@ -652,7 +781,8 @@ def _get(invoice_id: int | str) -> Invoice:
     key = _invoice_id(invoice_id)
     invoice: Invoice | None = None
     if 0 < key < 2**31:  # the id column's range: a larger id cannot exist
-        invoice = Invoice.get_or_none(Invoice.id == key)
+        found = _INVOICE.models(Invoice, key=key)
+        invoice = found[0] if found else None
     if invoice is None:
         raise NotFound(f"invoice {key} does not exist")
     return invoice
@@ -872,6 +1002,152 @@ def _lock_counter() -> int:
 CLOSE_GROUP = 100
 
 
+class _UsageRow(NamedTuple):
+    """The columns of an `Interval` that rating reads (`_Billing.usage`)."""
+
+    entity_id: str
+    entity_type: str
+    project_id: str
+    start: datetime
+    end: datetime | None
+    name: str | None
+    attributes: dict[str, Any]
+
+
+def _period_lines(
+    period: Period, projects: Sequence[str], billing: _Billing, rater: rating.UsageRater
+) -> dict[str, list[Line]]:
+    """The rated lines of `projects` in `period`, by project, unordered: their intervals
+    overlapping it (as `_overlapping` reads them), a query per 200 projects, read from the
+    cursor without peewee's row wrappers and rated as they come (each usage is dropped at
+    once: only the lines are kept)."""
+    query = Interval.select(*(getattr(Interval, name) for name in _UsageRow._fields)).where(
+        (Interval.start < period.end) & (Interval.end.is_null() | (Interval.end > period.start))
+    )
+    to_time, to_attributes = Interval.start.python_value, Interval.attributes.python_value
+    lines: dict[str, list[Line]] = defaultdict(list)
+    for start in range(0, len(projects), 200):
+        chunk = query.where(Interval.project_id.in_(list(projects[start : start + 200])))
+        for entity_id, entity_type, project_id, begin, end, name, attributes in database.execute(
+            chunk
+        ):
+            row = _UsageRow(
+                entity_id,
+                entity_type,
+                project_id,
+                to_time(begin),
+                None if end is None else to_time(end),
+                name,
+                to_attributes(attributes),
+            )
+            lines[project_id] += rater.rate(billing.usage(row))
+    return lines
+
+
+def _closed_before(period: Period, projects: Sequence[str]) -> set[str]:
+    """Those of `projects` with a closed invoice for a period before `period`, found through
+    the (project_id, period) index: an index on the state would read every closed invoice
+    of every project, more at each group closed and each month."""
+    found: set[str] = set()
+    for start in range(0, len(projects), 200):
+        query = Invoice.select(Invoice.project_id, Invoice.state).where(
+            (Invoice.period < str(period))
+            & Invoice.project_id.in_(list(projects[start : start + 200]))
+        )
+        found.update(project for project, state in query.tuples() if state in CLOSED_STATES)
+    return found
+
+
+#: The order of `_Billing.rate`'s lines.
+_LINE_ORDER = attrgetter("entity_type", "entity_id", "start")
+
+
+class _LineValues:
+    """Invoice lines in their database form (for `insert_values` of `NAMES`), made early
+    and kept as tuples of plain values while their invoice's id is not known yet."""
+
+    NAMES: tuple[str, ...] = (
+        "invoice",
+        "position",
+        "entity_id",
+        "entity_type",
+        "description",
+        "start",
+        "end",
+        "hours",
+        "quantity",
+        "unit_price",
+        "amount",
+        "missing_price",
+        "price_kind",
+        "price_key",
+        "adjusts",
+    )
+
+    def __init__(self) -> None:
+        self._times: dict[datetime, Any] = {}  # a period's lines share their bounds
+        # Lines rated alike share their Decimal objects (`rating.UsageRater`): each one's
+        # text, by identity (an equal Decimal may have another exponent, so another text),
+        # kept with the object so that its id is not reused.
+        self._money: dict[int, tuple[Decimal | None, Any]] = {}
+
+    def _time(self, value: datetime) -> Any:
+        stored = self._times.get(value)
+        if stored is None:
+            stored = self._times[value] = InvoiceLine.start.db_value(value)
+        return stored
+
+    def _text(self, value: Decimal | None) -> Any:
+        known = self._money.get(id(value))
+        if known is None or known[0] is not value:
+            known = self._money[id(value)] = (value, InvoiceLine.amount.db_value(value))
+        return known[1]
+
+    def rows(self, lines: Sequence[Line], adjustments: Sequence[BillLine]) -> list[tuple[Any, ...]]:
+        """One invoice's lines, rated lines first then adjustments, as `NAMES` without the
+        invoice (`(invoice_id, *row)` completes a row)."""
+        money, time = self._text, self._time
+        rows: list[tuple[Any, ...]] = [
+            (
+                position,
+                line.entity_id,
+                line.entity_type,
+                line.description,
+                time(line.start),
+                time(line.end),
+                money(line.hours),
+                line.quantity,
+                money(line.unit_price),
+                money(line.amount),
+                line.missing_price,
+                line.price_kind,
+                line.price_key,
+                None,
+            )
+            for position, line in enumerate(lines)
+        ]
+        rows.extend(
+            (
+                position,
+                adjustment.entity_id,
+                adjustment.entity_type,
+                adjustment.description,
+                time(adjustment.start),
+                time(adjustment.end),
+                money(adjustment.hours),
+                adjustment.quantity,
+                money(adjustment.unit_price),
+                money(adjustment.amount),
+                adjustment.missing_price,
+                adjustment.price_kind,
+                adjustment.price_key,
+                adjustment.adjusts,
+            )
+            for position, adjustment in enumerate(adjustments, len(lines))
+        )
+        return rows
+
+
 def _close_group(
     project_ids: Sequence[str], period: Period, now: datetime, rules: RatingRules, dry_run: bool
 ) -> list[dict[str, Any]]:
@@ -890,19 +1166,19 @@ def _close_group(
         if not todo:
             return []
         billing = _Billing.load()
-        usage: dict[str, list[IntervalRow]] = defaultdict(list)
-        for row in _overlapping(period, None, todo):
-            usage[row.project_id].append(row)
-        history: set[str] = set()
-        for start in range(0, len(todo), 200):
-            history |= _projects_with_closed_before(period, None, todo[start : start + 200])
-        drafts: list[tuple[str, list[BillLine], Totals]] = []
+        rater = rating.UsageRater(period, period.end, billing.prices, rules)
+        rated = _period_lines(period, todo, billing, rater)
+        history = _closed_before(period, todo)
+        line_values = _LineValues()
+        drafts: list[tuple[str, list[tuple[Any, ...]], Totals]] = []
         for project_id in todo:
-            lines = billing.rate(usage.get(project_id, ()), period, period.end, rules)
-            if project_id in history:
-                lines += _adjustments(project_id, period, billing)
-            if lines or (project_id, key) in existing:
-                drafts.append((project_id, lines, _totals(lines, rules)))
+            lines = rated.pop(project_id, [])
+            lines.sort(key=_LINE_ORDER)  # the order of `_Billing.rate`, adjustments last
+            adjustments = _adjustments(project_id, period, billing) if project_id in history else []
+            if lines or adjustments or (project_id, key) in existing:
+                amounts = _totals([*lines, *adjustments], rules)
+                rows = [] if dry_run else line_values.rows(lines, adjustments)
+                drafts.append((project_id, rows, amounts))
         if dry_run:
             return [
                 _invoice_json(
@@ -914,21 +1190,18 @@ def _close_group(
                 )
                 for p, _, amounts in drafts
             ]
-        missing = [p for p, _, _ in drafts if (p, key) not in existing]
-        for start in range(0, len(missing), 200):
-            Invoice.insert_many(
-                [
-                    {"project_id": p, "period": key, "state": IN_PROGRESS, "created_at": now}
-                    for p in missing[start : start + 200]
-                ]
-            ).on_conflict_ignore().execute()
-        rows = _rows_for({(p, key) for p, _, _ in drafts}, lock=not is_sqlite())
+        created = Invoice.created_at.db_value(now)
+        missing = [(p, key, IN_PROGRESS, created) for p, _, _ in drafts if (p, key) not in existing]
+        insert_values(
+            Invoice, ("project_id", "period", "state", "created_at"), missing, ignore=True
+        )
+        invoices = _rows_for({(p, key) for p, _, _ in drafts}, lock=not is_sqlite())
         number = last_number
         closed: list[Invoice] = []
         changes: list[dict[str, Any]] = []
-        line_rows: list[dict[str, Any]] = []
-        for project_id, lines, amounts in drafts:
-            invoice = rows[(project_id, key)]
+        line_rows: list[tuple[Any, ...]] = []
+        for project_id, rows, amounts in drafts:
+            invoice = invoices[(project_id, key)]
             if invoice.state != IN_PROGRESS:  # unreachable while the counter is held
                 continue
             number += 1
@@ -948,32 +1221,13 @@ def _close_group(
                 setattr(invoice, name, value)
             changes.append({"id": invoice.id, **change})
             closed.append(invoice)
-            line_rows.extend(
-                {
-                    "invoice": invoice.id,
-                    "position": position,
-                    "entity_id": line.entity_id,
-                    "entity_type": line.entity_type,
-                    "description": line.description,
-                    "start": line.start,
-                    "end": line.end,
-                    "hours": line.hours,
-                    "quantity": line.quantity,
-                    "unit_price": line.unit_price,
-                    "amount": line.amount,
-                    "missing_price": line.missing_price,
-                    "price_kind": line.price_kind,
-                    "price_key": line.price_key,
-                    "adjusts": line.adjusts,
-                }
-                for position, line in enumerate(lines)
-            )
+            line_rows.extend((invoice.id, *row) for row in rows)
         if not closed:
             return []
         InvoiceCounter.update(value=number).where(InvoiceCounter.name == _COUNTER).execute()
         update_rows(Invoice, changes)
-        for start in range(0, len(line_rows), 200):
-            insert_rows(InvoiceLine, line_rows[start : start + 200])
+        for start in range(0, len(line_rows), 1000):
+            insert_values(InvoiceLine, _LineValues.NAMES, line_rows[start : start + 1000])
         for invoice in closed:
             log.info(
                 "closed invoice %s: project %s, %s, total %s %s",
@@ -1067,12 +1321,15 @@ MAX_SETTING_TEXT = 2000
 
 def _stored_settings() -> dict[str, Any]:
     stored: dict[str, Any] = {}
-    for row in BillingSetting.raw(rendered("billing settings", lambda: BillingSetting.select())):
-        if row.key == "tax_percent":
-            stored[row.key] = Decimal(row.value)
-        elif row.key in API_SETTINGS:
-            stored[row.key] = row.value
+    for key, value in _STORED_SETTINGS.raw():
+        if key == "tax_percent":
+            stored[key] = Decimal(value)
+        elif key in API_SETTINGS:
+            stored[key] = value
     return stored
+
+
+_STORED_SETTINGS = Prepared(lambda: BillingSetting.select(BillingSetting.key, BillingSetting.value))
 
 
 def billing_settings(settings: Settings) -> dict[str, Any]:

@@ -52,6 +52,7 @@ from decimal import ROUND_CEILING, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Deci
 from fractions import Fraction
 from itertools import pairwise
 from types import MappingProxyType
+from typing import NamedTuple
 
 from rintik_lite.billing.periods import Period, clip, require_aware
 
@@ -145,7 +146,7 @@ class Price:
             require_aware(self.since, "since")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Usage:
     """One ledger interval ``[start, end)`` of one resource, as the ledger stores it.
 
@@ -172,7 +173,7 @@ class Usage:
             require_aware(self.end, "end")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Line:
     """One invoice line: a clipped interval of one resource at one price.
 
@@ -418,35 +419,163 @@ def rate_usage(
         and price.project_id in (usage.project_id, None)
     ]
     quantity = billable_quantity(usage.entity_type, usage.size)
-    description = describe(usage, quantity)
-    bounds = [start, *price_changes(usable, kind, keys, usage.project_id, start, end), end]
-    lines: list[Line] = []
+    spans = _rate_span(usable, kind, keys, usage.project_id, start, end, quantity, rules)
+    return _lines(usage, kind, quantity, spans)
+
+
+class _Span(NamedTuple):
+    """A line's rating, without the resource: what `_rate_span` computes."""
+
+    start: datetime
+    end: datetime
+    hours: Decimal
+    unit_price: Decimal
+    amount: Decimal
+    missing_price: bool
+    price_key: str | None
+    exact_amount: Decimal
+
+
+def _rate_span(
+    usable: Sequence[Price],
+    kind: str,
+    keys: Sequence[str],
+    project_id: str,
+    start: datetime,
+    end: datetime,
+    quantity: int,
+    rules: RatingRules,
+) -> list[_Span]:
+    """Rate the clipped interval ``[start, end)`` of ``quantity`` units with the ``usable``
+    price rows (those of its kind, keys, scope and currency): split at price changes, one
+    span per price in effect (rules 2, 3, 5, 6 and 7)."""
+    bounds = [start, *price_changes(usable, kind, keys, project_id, start, end), end]
+    spans: list[_Span] = []
     for line_start, line_end in pairwise(bounds):
-        price = find_price(usable, kind, keys, usage.project_id, line_start)
+        price = find_price(usable, kind, keys, project_id, line_start)
         hours = billable_hours(interval_seconds(line_start, line_end), rules.rounding)
         if price is None:
             unit_price, exact, key = Decimal(0), Decimal(0), (keys[0] if keys else None)
         else:
             unit_price, key = price.hourly, price.key
             exact = unrounded_amount(hours, price.hourly, price.monthly, quantity)
-        lines.append(
-            Line(
-                entity_id=usage.entity_id,
-                entity_type=usage.entity_type,
-                description=description,
-                start=line_start,
-                end=line_end,
-                hours=hours,
-                quantity=quantity,
-                unit_price=unit_price,
-                amount=round_money(exact, rules.decimal_places),
-                missing_price=price is None,
-                price_kind=kind,
-                price_key=key,
-                exact_amount=exact,
-            )
+        amount = round_money(exact, rules.decimal_places)
+        spans.append(
+            _Span(line_start, line_end, hours, unit_price, amount, price is None, key, exact)
         )
-    return lines
+    return spans
+
+
+def _lines(usage: Usage, kind: str, quantity: int, spans: Sequence[_Span]) -> list[Line]:
+    """The invoice lines of one usage rated as ``spans``."""
+    description = describe(usage, quantity)
+    return [
+        Line(
+            entity_id=usage.entity_id,
+            entity_type=usage.entity_type,
+            description=description,
+            start=span.start,
+            end=span.end,
+            hours=span.hours,
+            quantity=quantity,
+            unit_price=span.unit_price,
+            amount=span.amount,
+            missing_price=span.missing_price,
+            price_kind=kind,
+            price_key=span.price_key,
+            exact_amount=span.exact_amount,
+        )
+        for span in spans
+    ]
+
+
+class UsageRater:
+    """:func:`rate_usage` for many usages of one period, with the same ``now``, prices and
+    rules: ``rater.rate(usage) == rate_usage(usage, period, now, prices, rules)``.
+
+    Built for rating a month of thousands of resources (closing invoices): the price rows
+    are indexed by kind and key once instead of scanned for every usage, and a clipped
+    span is rated once for every usage that shares it (same usable price rows, start, end
+    and quantity: every resource of one flavor that ran the whole month). It remembers
+    up to :attr:`MAX_SPANS` spans, then forgets them all and starts again, so its memory
+    stays bounded however many usages it rates.
+    """
+
+    MAX_SPANS = 10_000
+
+    def __init__(
+        self, period: Period, now: datetime, prices: Sequence[Price], rules: RatingRules
+    ) -> None:
+        require_aware(now, "now")
+        self._period_start = period.start
+        self._period_end = min(period.end, now)
+        self._rules = rules
+        rows: dict[tuple[str, str], list[tuple[int, Price]]] = {}
+        self._scoped: set[tuple[str, str]] = set()  # (kind, project) with rows of its own
+        for position, price in enumerate(prices):
+            if price.currency == rules.currency:
+                rows.setdefault((price.kind, price.key), []).append((position, price))
+                if price.project_id is not None:
+                    self._scoped.add((price.kind, price.project_id))
+        self._rows = rows
+        self._usable: dict[tuple[str, tuple[str, ...], str | None], list[Price]] = {}
+        self._spans: dict[tuple[object, ...], list[_Span]] = {}
+
+    def _usable_rows(self, kind: str, keys: tuple[str, ...], scope: str | None) -> list[Price]:
+        """The rows `rate_usage` keeps for a usage of ``kind``, ``keys`` and a project that
+        has rows of its own (``scope``) or none (None), in their original order."""
+        usable = self._usable.get((kind, keys, scope))
+        if usable is None:
+            found = sorted(
+                (position, price)
+                for key in keys
+                for position, price in self._rows.get((kind, key), ())
+                if price.project_id is None or price.project_id == scope
+            )
+            usable = self._usable[(kind, keys, scope)] = [price for _, price in found]
+        return usable
+
+    def rate(self, usage: Usage) -> list[Line]:
+        """The lines of ``usage``: the same as :func:`rate_usage`."""
+        kind = _price_kind(usage.entity_type)
+        # clip(), with `now` and the period's bounds checked and computed once
+        lower = max(usage.start, self._period_start)
+        upper = self._period_end if usage.end is None else min(usage.end, self._period_end)
+        if upper <= lower:
+            return []
+        quantity = billable_quantity(usage.entity_type, usage.size)
+        # A project without rows of its own is rated with the global rows alone, like
+        # every other such project: its spans are shared.
+        scope = usage.project_id if (kind, usage.project_id) in self._scoped else None
+        # What the price keys are made of (`price_keys`), and the clipped bounds as they
+        # are (equal instants hash alike in any time zone): no work before a span is known.
+        span_key = (
+            usage.entity_type,
+            usage.flavor_id,
+            usage.flavor,
+            usage.volume_type_id,
+            usage.volume_type,
+            scope,
+            lower,
+            upper,
+            quantity,
+        )
+        spans = self._spans.get(span_key)
+        if spans is None:
+            if len(self._spans) >= self.MAX_SPANS:
+                self._spans.clear()
+            keys = tuple(price_keys(usage))
+            spans = self._spans[span_key] = _rate_span(
+                self._usable_rows(kind, keys, scope),
+                kind,
+                keys,
+                usage.project_id,
+                lower.astimezone(UTC),
+                upper.astimezone(UTC),
+                quantity,
+                self._rules,
+            )
+        return _lines(usage, kind, quantity, spans)
 
 
 def totals(lines: Sequence[Line], rules: RatingRules) -> Totals:

@@ -657,3 +657,30 @@ def test_with_exact_rounding_splitting_an_interval_does_not_change_its_amount(
     )
     assert total == D(length) * D("0.000001") * size
     database.close()
+
+
+def test_invoice_rows_closing_inserts_keep_one_row_per_project_and_period(db_url: str) -> None:
+    # Closing creates the missing invoice rows with `insert_values(..., ignore=True)`: a
+    # row created meanwhile (by a reader, lazily) is kept, not doubled nor an error.
+    from rintik_lite.db import insert_values, write_transaction
+
+    created = Invoice.created_at.db_value(OCT_CLOSE)
+    names = ("project_id", "period", "state", "created_at")
+    with write_transaction():
+        insert_values(Invoice, names, [("proj-a", "2026-10", "in_progress", created)])
+        insert_values(
+            Invoice,
+            names,
+            [
+                ("proj-a", "2026-10", "unpaid", created),
+                ("proj-b", "2026-10", "in_progress", created),
+            ],
+            ignore=True,
+        )
+    rows = Invoice.select().order_by(Invoice.project_id)
+    assert [(r.project_id, r.state) for r in rows] == [
+        ("proj-a", "in_progress"),
+        ("proj-b", "in_progress"),
+    ]
+    with pytest.raises(peewee.IntegrityError), write_transaction():
+        insert_values(Invoice, names, [("proj-b", "2026-10", "in_progress", created)])

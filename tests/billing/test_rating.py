@@ -20,6 +20,7 @@ from rintik_lite.billing.rating import (
     Price,
     RatingRules,
     Usage,
+    UsageRater,
     billable_hours,
     billable_quantity,
     find_price,
@@ -683,3 +684,82 @@ def test_total_is_subtotal_plus_half_up_tax(amounts: list[Decimal], tax_percent:
     # Half up: a tax exactly half-way rounds up, never down.
     if exact_tax - exact_tax.quantize(D("0.01"), rounding=ROUND_DOWN) == D("0.005"):
         assert result.tax > exact_tax
+
+
+# Few instants, so that usages share their clipped spans (what `UsageRater` rates once).
+shared_instants = st.sampled_from(
+    [utc(2026, 10, 20), NOV.start, utc(2026, 11, 9, 12), utc(2026, 11, 20), NOV.end]
+)
+
+
+@st.composite
+def price_lists_of_many_scopes(draw: st.DrawFn) -> list[Price]:
+    """Rows in two currencies, global and per project, some changing inside November."""
+    rows = []
+    for _ in range(draw(st.integers(0, 8))):
+        kind = draw(st.sampled_from(PRICE_KINDS))
+        key = {
+            "flavor": draw(st.sampled_from(["f-1", "f-2", "m1.small"])),
+            "volume": "ssd",
+        }.get(kind, "default")
+        rows.append(
+            Price(
+                kind=kind,
+                key=key,
+                hourly=draw(money_rates),
+                monthly=draw(st.none() | money_rates),
+                currency=draw(st.sampled_from(["USD", "USD", "EUR"])),
+                since=draw(st.none() | shared_instants | instants),
+                project_id=draw(st.sampled_from([None, None, "p1", "p2"])),
+            )
+        )
+    return rows
+
+
+@given(
+    st.lists(
+        usages()
+        | st.builds(
+            Usage,
+            entity_id=st.sampled_from(["a", "b"]),
+            entity_type=st.sampled_from(ENTITY_TYPES),
+            project_id=st.sampled_from(["p1", "p2", "p3"]),
+            start=shared_instants,
+            end=st.none() | shared_instants,
+            flavor_id=st.sampled_from(["f-1", "f-2"]),
+            flavor=st.just("m1.small"),
+            volume_type=st.sampled_from(["ssd", None]),
+            size=st.sampled_from([None, 1, 20]),
+        ),
+        max_size=12,
+    ),
+    price_lists_of_many_scopes(),
+    st.sampled_from([CEIL, EXACT, RatingRules(decimal_places=3, currency="EUR")]),
+    st.sampled_from([AFTER_NOV, utc(2026, 11, 15)]),
+)
+def test_a_rater_gives_the_lines_of_rate_usage(
+    usage_list: list[Usage], prices: list[Price], rules: RatingRules, now: datetime
+) -> None:
+    rater, forgetful = UsageRater(NOV, now, prices, rules), UsageRater(NOV, now, prices, rules)
+    forgetful.MAX_SPANS = 2
+    for usage in usage_list:
+        expected = rate_usage(usage, NOV, now, prices, rules)
+        assert rater.rate(usage) == expected
+        assert forgetful.rate(usage) == expected
+
+
+def test_a_rater_rates_each_size_and_each_project_price_apart() -> None:
+    # Three volumes over the same span: 10 GB and 20 GB for p1, 10 GB for p2, which has
+    # its own price. 1 Nov -> 11 Nov = 240 h x 0.001 = 0.24 per GB; p2: 240 x 0.002 = 0.48.
+    prices = [price("volume", "ssd", "0.001"), price("volume", "ssd", "0.002", project_id="p2")]
+    rater = UsageRater(NOV, AFTER_NOV, prices, CEIL)
+
+    def volume(project_id: str, size: int) -> Usage:
+        return Usage(
+            "v", "volume", project_id, NOV.start, utc(2026, 11, 11), volume_type="ssd", size=size
+        )
+
+    amounts = [
+        rater.rate(volume(p, size))[0].amount for p, size in (("p1", 10), ("p1", 20), ("p2", 10))
+    ]
+    assert amounts == [D("2.40"), D("4.80"), D("4.80")]
