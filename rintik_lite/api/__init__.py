@@ -5,27 +5,32 @@ rintik.OPERATIONS under /api/, and the public ones below); the OpenAPI document 
 /openapi.json is built from the same rows (`rintik.describe` adds what Field tables cannot
 say: money and inventory bodies, enumerated path parameters).
 Around every route, outermost first: JSON errors (and the body-size limit), the
-X-Auth-Token check (skipped by the public routes /info, /healthz, /openapi.json), and a
-database connection per request in the server's worker threads.
+X-Auth-Token check (skipped by the public routes /info, /healthz, /openapi.json), and the
+database connection (one per server thread, kept open between requests).
 
 `rintik_lite.api.server.ApiServer` serves the app in a thread (cheroot).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
 import bottle
+import peewee
 
 from rintik_lite import __version__, services
 from rintik_lite.api import almanach, ledger, openapi, rintik
 from rintik_lite.api.auth import AuthPlugin, TokenCheck, TokenValidator, strategies
 from rintik_lite.api.errors import ErrorPlugin, install_error_pages, json_text, reply
 from rintik_lite.api.openapi import Operation
-from rintik_lite.db import database
+from rintik_lite.db import close_database, database, is_sqlite
 from rintik_lite.settings import Settings
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Health = Callable[[], dict[str, Any]]
@@ -116,22 +121,66 @@ class ServiceRoutes:
 
 
 class DatabasePlugin:
-    """Opens this thread's connection for the request and closes it after, when the request
-    opened it (server threads); a connection the caller already holds is left open."""
+    """Each thread keeps its connection open from one request to the next: connecting costs
+    more than the queries of a request (SQLite's pragmas, PostgreSQL's handshake), and an
+    idle connection holds no lock (reads run in autocommit, writes in their transaction).
+
+    SQLite connections of server threads keep a small page cache (`API_CACHE_KIB`).
+    A database error closes the thread's connection, so that the next request connects
+    afresh; a read (GET, HEAD) that failed because the connection it reused was broken
+    (PostgreSQL restarted, the session killed) is retried once on a new one. A rebound
+    `database` (`open_database` of another URL) has connections of its own: the old ones
+    are never used again."""
 
     name = "rintik_database"
     api = 2
 
     def apply(self, callback: Callable[..., Any], route: bottle.Route) -> Callable[..., Any]:
+        retry = route.method in ("GET", "HEAD")
+
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            opened = database.is_closed()
+            reused = not database.is_closed()
             try:
+                try:
+                    return callback(*args, **kwargs)
+                except (peewee.OperationalError, peewee.InterfaceError):
+                    broken = reused and _broken()
+                    close_database()
+                    if not (retry and broken):
+                        raise
+                log.info(
+                    "%s %s: the database connection was lost; reconnected",
+                    route.method,
+                    route.rule,
+                )
+                reused = False
                 return callback(*args, **kwargs)
             finally:
-                if opened and not database.is_closed():
-                    database.close()
+                if not reused:
+                    _opened()
 
         return wrapper
+
+
+#: SQLite's page cache of each server thread's connection, in KiB (SQLite's default; the
+#: 64 MB of `db.connect` are for the collector's writes): reads of the API are served from
+#: the OS's cache of the file, and eight threads keeping 64 MB each would take 512 MB.
+API_CACHE_KIB = 2000
+
+
+def _opened() -> None:
+    """After a request that opened the thread's connection (the first query opens it, so
+    that a route which needs no database, or reports it down, never fails to connect)."""
+    if is_sqlite() and not database.is_closed():
+        with suppress(peewee.PeeweeException):
+            database.execute_sql(f"PRAGMA cache_size = -{API_CACHE_KIB}")
+
+
+def _broken() -> bool:
+    """The thread's connection was cut (psycopg2 marks it closed); SQLite's never are."""
+    if database.is_closed():
+        return True
+    return bool(getattr(database.connection(), "closed", False))
 
 
 def _install(app: bottle.Bottle, ops: Iterable[Operation], handlers: object) -> None:

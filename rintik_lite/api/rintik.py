@@ -37,12 +37,16 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from rintik_lite import importer, invoices
+import bottle
+
+from rintik_lite import importer, invoices, services
 from rintik_lite.api.errors import (
+    JSON,
     MAX_ID,
     Field,
     bad_request,
     error,
+    json_text,
     not_found,
     read_body,
     read_date,
@@ -53,10 +57,10 @@ from rintik_lite.api.errors import (
 from rintik_lite.api.openapi import DATE_SCHEMA, ID_SCHEMA, Operation
 from rintik_lite.billing import rating
 from rintik_lite.billing.periods import Period
-from rintik_lite.db import rendered
+from rintik_lite.db import DigestCache, Prepared, digest, read_snapshot
 from rintik_lite.errors import InvalidInput, NotFound
 from rintik_lite.ledger.notifications import parse_time
-from rintik_lite.models import Interval, IntervalRow, Price, VolumeType
+from rintik_lite.models import Interval, IntervalRow, Invoice, InvoiceLine, Price, VolumeType
 from rintik_lite.settings import Settings
 
 PREFIXES = ("/api",)
@@ -206,32 +210,67 @@ def _money_or_none(value: Decimal | None) -> str | None:
     return None if value is None else format(value, "f")
 
 
+_AROUND = Prepared(
+    lambda project_id, first, last: (
+        IntervalRow.query()
+        .where(
+            (Interval.project_id == project_id)
+            & (Interval.start <= last)
+            & (Interval.end.is_null() | (Interval.end > first))
+        )
+        .order_by(Interval.start)
+    ),
+    "project_id",
+    "first",
+    "last",
+    memo=invoices.INTERVAL_ROWS,
+)
+
+
+def _containing(rows: list[IntervalRow], at: datetime) -> IntervalRow | None:
+    for row in rows:
+        if row.start <= at and (row.end is None or row.end > at):
+            return row
+    return None
+
+
 class _LineContext:
     """What an invoice line needs from the ledger and the prices to be shown as a Rintik
     component row: the interval it rates (name, flavor, volume type, address) and the
-    monthly price in force."""
+    monthly price in force.
 
-    def __init__(self, project_id: str, entity_ids: set[str]) -> None:
+    The interval of a line is the one of its resource containing the line's start (a
+    resource's intervals never overlap), else the resource's last one. The project's
+    intervals around the lines' starts are read at once; every interval of a resource is
+    read only for a line none of those contains (an adjustment from before the resource
+    existed, or a resource moved from another project)."""
+
+    def __init__(self, project_id: str, lines: list[dict[str, Any]]) -> None:
         self.project_id = project_id
         self.intervals: dict[str, list[IntervalRow]] = defaultdict(list)
-        ids = sorted(entity_ids)
-        for start in range(0, len(ids), 200):
-            query = IntervalRow.query().where(Interval.entity_id.in_(ids[start : start + 200]))
-            for row in IntervalRow.rows(query.order_by(Interval.start)):
-                self.intervals[row.entity_id].append(row)
-        names = rendered("volume types", lambda: VolumeType.select())
-        self.type_names = {t.type_id: t.name for t in VolumeType.raw(names)}
-        prices = rendered("prices", lambda: Price.select().order_by(Price.id))
-        self.prices = [
-            rating.Price(p.kind, p.key, p.hourly, p.monthly, p.currency, p.since, p.project_id)
-            for p in Price.raw(prices)
-        ]
+        self.complete: set[str] = set()  # resources whose every interval was read
+        starts = [parse_time(line["start"]) for line in lines]
+        if starts:
+            rows = _AROUND.rows(
+                project_id=project_id,
+                first=Interval.start.db_value(min(starts)),
+                last=Interval.start.db_value(max(starts)),
+            )
+            for row in rows:
+                self.intervals[row[0]].append(IntervalRow(*row))
+        self.type_names = services.volume_type_names()
+        self.prices = invoices.price_rows()
 
     def interval(self, entity_id: str, at: datetime) -> IntervalRow | None:
+        row = _containing(self.intervals.get(entity_id, []), at)
+        if row is None and entity_id not in self.complete:
+            self.complete.add(entity_id)
+            query = IntervalRow.query().where(Interval.entity_id == entity_id)
+            self.intervals[entity_id] = IntervalRow.rows(query.order_by(Interval.start))
+            row = _containing(self.intervals[entity_id], at)
+        if row is not None:
+            return row
         rows = self.intervals.get(entity_id, [])
-        for row in rows:
-            if row.start <= at and (row.end is None or row.end > at):
-                return row
         return rows[-1] if rows else None
 
     def monthly(
@@ -317,6 +356,13 @@ def component_row(
 def invoice_json(invoice: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     """An invoice (`invoices.show_invoice`, or a list entry without lines) in Rintik's
     shape; with lines, they are nested under Rintik's component labels."""
+    return _invoice_json(invoice, now)[0]
+
+
+def _invoice_json(invoice: Mapping[str, Any], now: datetime) -> tuple[dict[str, Any], bool]:
+    """`invoice_json`, and whether it read only the project's intervals around the lines
+    (no resource needed all its intervals: see `_LineContext`)."""
+    around_only = True
     state = invoice["state"]
     closed = state in invoices.CLOSED_STATES
     currency = invoice["currency"]
@@ -341,13 +387,57 @@ def invoice_json(invoice: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     }
     if "lines" in invoice:
         lines = invoice["lines"]
-        context = _LineContext(invoice["project_id"], {line["entity_id"] for line in lines})
+        context = _LineContext(invoice["project_id"], lines)
         groups: dict[str, list[dict[str, Any]]] = {label: [] for label in LABELS.values()}
         for position, line in enumerate(lines, 1):
             row = component_row(position, line, invoice, context, now)
             groups[LABELS[line["entity_type"]]].append(row)
         doc.update(groups)
-    return doc
+        around_only = not context.complete
+    return doc, around_only
+
+
+# --- closed invoices, cached ---------------------------------------------------------------
+
+_INVOICE_ROW = Prepared(lambda key: Invoice.select().where(Invoice.id == key), "key")
+_LINE_ROWS = Prepared(
+    lambda invoice: (
+        InvoiceLine.select().where(InvoiceLine.invoice == invoice).order_by(InvoiceLine.position)
+    ),
+    "invoice",
+)
+_PRICE_ROWS = Prepared(lambda: Price.select().order_by(Price.id))
+_VOLUME_TYPE_ROWS = Prepared(lambda: VolumeType.select().order_by(VolumeType.type_id))
+
+#: The answers to `GET /api/invoice/<id>/` of closed invoices, with their project, by the
+#: digest of everything they are made of, as stored: the invoice's row and lines, the
+#: project's intervals around the lines, the prices and the volume types.
+CLOSED_INVOICES: DigestCache[tuple[str, str]] = DigestCache(1024)
+
+
+def _closed_digest(key: int) -> tuple[bytes, str] | None:
+    """The digest of what the closed invoice `key` is shown from, and its project; None
+    when there is no such closed invoice."""
+    if not 0 < key < 2**31:  # the id column's range
+        return None
+    found = _INVOICE_ROW.raw(key=key)
+    if not found:
+        return None
+    row = dict(zip(_INVOICE_ROW.columns(), found[0], strict=True))
+    if row["state"] not in invoices.CLOSED_STATES:
+        return None
+    lines = _LINE_ROWS.raw(invoice=key)
+    around: list[tuple[Any, ...]] = []
+    if lines:
+        column = _LINE_ROWS.columns().index("start")
+        starts = [InvoiceLine.start.python_value(line[column]) for line in lines]
+        around = _AROUND.raw(
+            project_id=row["project_id"],
+            first=Interval.start.db_value(min(starts)),
+            last=Interval.start.db_value(max(starts)),
+        )
+    inputs = (found[0], lines, around, _PRICE_ROWS.raw(), _VOLUME_TYPE_ROWS.raw())
+    return digest(*inputs), str(row["project_id"])
 
 
 # --- overviews -----------------------------------------------------------------------------
@@ -922,7 +1012,25 @@ class RintikRoutes:
         return reply([invoice_json(entry, now) for entry in entries])
 
     def get_invoice(self, invoice_id: str) -> str:
-        return reply(invoice_json(self._invoice(invoice_id), self.clock()))
+        """A closed invoice's answer comes from `CLOSED_INVOICES` while nothing it is made
+        of has changed; an open one is computed now."""
+        tenant = self._tenant()
+        key = _int_id(invoice_id, "invoice")
+        with read_snapshot():  # the digest and the answer from the same state
+            closed = _closed_digest(key)
+            if closed is None:
+                return reply(invoice_json(self._invoice(invoice_id), self.clock()))
+            found = CLOSED_INVOICES.get(closed[0])
+            if found is None:
+                doc, around_only = _invoice_json(self._invoice(invoice_id), self.clock())
+                found = (closed[1], json_text(doc))
+                if around_only:
+                    CLOSED_INVOICES.put(closed[0], found)
+        project_id, text = found
+        if tenant is not None and project_id != tenant:
+            raise not_found(f"invoice {key} is not an invoice of project {tenant}")
+        bottle.response.content_type = JSON
+        return text
 
     def _set_paid(self, invoice_id: str, paid: bool) -> str:
         doc = self._invoice(invoice_id)
