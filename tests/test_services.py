@@ -132,6 +132,16 @@ def test_same_message_twice_is_a_no_op(db_url: str) -> None:
     assert spans() == [("i-1", iso(0), None)]
 
 
+def test_last_event_time_is_when_the_newest_event_was_received(db_url: str) -> None:
+    assert services.last_event_time() is None
+    record(instance("create.end", 0), now=NOW)
+    later = NOW + timedelta(minutes=5)
+    update = instance("update", 1)
+    record(update, now=later)
+    assert record(update, now=later + timedelta(minutes=5)).duplicate == 1  # not stored again
+    assert services.last_event_time() == later
+
+
 def test_a_body_without_message_id_is_deduplicated_by_its_hash(db_url: str) -> None:
     message = instance("create.end", 0)
     del message["message_id"]
