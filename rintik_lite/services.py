@@ -469,6 +469,8 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
     updated: list[dict[str, Any]] = []
     rewritten: list[str] = []
     rows: list[dict[str, Any]] = []
+    changed_rows: list[dict[str, Any]] = []
+    removed_rows: list[tuple[str, datetime]] = []
     for state, before, stored_text in changes:
         doc = JSONText(jsontext.dumps(state.to_json()))
         if before is not None and doc == (stored_text or jsontext.dumps(before.to_json())):
@@ -486,22 +488,17 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
         )
         if before is not None and before.rows == state.rows and before.project_id == project:
             continue
+        diff = _row_changes(before, state) if before is not None else None
+        if diff is not None:  # the same project: only the rows that changed are written
+            added, changed, removed = diff
+            rows.extend(_interval_row(state, r) for r in added)
+            changed_rows.extend(_interval_row(state, r) for r in changed)
+            removed_rows.extend((state.entity_id, r.start) for r in removed)
+            continue
         rewritten.append(state.entity_id)
         if project is None:
             continue
-        rows.extend(
-            {
-                "entity_id": state.entity_id,
-                "entity_type": state.entity_type,
-                "project_id": project,
-                "start": r.start,
-                "end": r.end,
-                "last_event": r.last_event,
-                "name": r.attrs.get("name"),
-                "attributes": {k: v for k, v in r.attrs.items() if k != "name"},
-            }
-            for r in state.rows
-        )
+        rows.extend(_interval_row(state, r) for r in state.rows)
     # New resources in id order (a competing collector's insert of the same one conflicts
     # and its batch is retried); stored ones, held FOR UPDATE on PostgreSQL, are updated
     # in place by an upsert that always finds them.
@@ -511,8 +508,71 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
         insert_rows(Entity, chunk, update=[n for n in chunk[0] if n != "entity_id"])
     for chunk in _chunks(rewritten):
         _select_in('DELETE FROM "interval" WHERE "entity_id"', chunk)
+    _by_entity_and_start('DELETE FROM "interval"', [], removed_rows)
+    _by_entity_and_start(
+        'UPDATE "interval" SET "end" = {m}, "last_event" = {m}, "name" = {m}, "attributes" = {m}',
+        ["end", "last_event", "name", "attributes"],
+        changed_rows,
+    )
     for chunk in _chunks(rows):
         insert_rows(Interval, chunk)
+
+
+def _interval_row(state: LedgerState, row: intervals.Row) -> dict[str, Any]:
+    return {
+        "entity_id": state.entity_id,
+        "entity_type": state.entity_type,
+        "project_id": state.project_id,
+        "start": row.start,
+        "end": row.end,
+        "last_event": row.last_event,
+        "name": row.attrs.get("name"),
+        "attributes": {k: v for k, v in row.attrs.items() if k != "name"},
+    }
+
+
+def _row_changes(
+    before: LedgerState, state: LedgerState
+) -> tuple[list[intervals.Row], list[intervals.Row], list[intervals.Row]] | None:
+    """(added, changed, removed) rows from `before` to `state`, matched by their start (the
+    rows of one resource never overlap, so each start is one row); None when the whole
+    resource must be rewritten: its project changed, or is unknown."""
+    if state.project_id is None or before.project_id != state.project_id:
+        return None
+    old = {r.start: r for r in before.rows}
+    new = {r.start: r for r in state.rows}
+    if len(old) != len(before.rows) or len(new) != len(state.rows):
+        return None
+    added = [r for start, r in new.items() if start not in old]
+    changed = [r for start, r in new.items() if start in old and old[start] != r]
+    removed = [r for start, r in old.items() if start not in new]
+    return added, changed, removed
+
+
+def _by_entity_and_start(sql: str, names: Sequence[str], rows: Sequence[Any]) -> None:
+    """Run `sql WHERE entity_id = ? AND start = ?` once per row, one prepared statement for
+    all: `rows` are (entity_id, start) pairs, or dicts with `names` and those two."""
+    if not rows:
+        return
+    fields = Interval._meta.fields
+    mark = "?" if is_sqlite() else "%s"
+    text = sql.format(m=mark) + f' WHERE "entity_id" = {mark} AND "start" = {mark}'
+    start = fields["start"]
+    if names:
+        values = [
+            (*(fields[n].db_value(r[n]) for n in names), r["entity_id"], start.db_value(r["start"]))
+            for r in rows
+        ]
+    else:
+        values = [(entity_id, start.db_value(at)) for entity_id, at in rows]
+    with peewee.__exception_wrapper__:
+        cursor = database.cursor()
+        if is_sqlite():
+            cursor.executemany(text, values)
+        else:
+            from psycopg2.extras import execute_batch  # type: ignore[import-untyped]
+
+            execute_batch(cursor, text, values, page_size=len(values))
 
 
 def rebuild_ledger() -> int:
