@@ -102,7 +102,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "broker",
         "batch_size",
-        200,
+        500,
         "int",
         "Messages committed in one transaction before they are acknowledged.",
     ),
