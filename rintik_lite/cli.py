@@ -203,15 +203,17 @@ def replay(
     settings = settings_from(config)
     open_db(settings)
     files = _notification_files(paths)
-    total = services.BatchResult()
     pending: list[services.Incoming] = []
-    whitelist = settings["ledger.metadata_whitelist"]
+    pipeline = services.Pipeline(lambda: datetime.now(UTC), settings["ledger.metadata_whitelist"])
 
     def flush() -> None:
-        total.add(services.record_messages(pending, datetime.now(UTC), whitelist))
+        pipeline.add(list(pending))
         pending.clear()
 
-    with Progress(transient=True, disable=json_output or not sys.stderr.isatty()) as progress:
+    with (
+        pipeline,
+        Progress(transient=True, disable=json_output or not sys.stderr.isatty()) as progress,
+    ):
         task = progress.add_task("replaying", total=len(files))
         last_file: Path | None = None
         for file, body in _bodies(files):
@@ -224,6 +226,7 @@ def replay(
                 flush()
         if pending:
             flush()
+        total = pipeline.finish()
         progress.update(task, completed=len(files))
     summary = {
         "received": total.received,
