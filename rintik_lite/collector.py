@@ -120,11 +120,10 @@ class Collector:
         self._batch_deadline = 0.0
         self._backoff = 1.0
         # Batches go to the writer through `_handoff` (one waits while it commits another)
-        # and come back through `_committed`; `_in_flight` counts those between the two.
+        # and come back through `_committed`; `_in_flight` counts the messages in between.
         self._handoff: queue.Queue[_Batch | None] = queue.Queue(maxsize=1)
         self._committed: queue.Queue[tuple[_Batch, BatchResult | None]] = queue.Queue()
         self._in_flight = 0
-        self._in_flight_messages = 0
         self._generation = 0  # the broker connection a batch was received on
         self._writer: threading.Thread | None = None
         self._stop = threading.Event()
@@ -147,7 +146,7 @@ class Collector:
                     # holds of this connection is committed but never acknowledged here.
                     self._generation += 1
                     self._batch.clear()
-                    self.status.pending = self._in_flight_messages
+                    self.status.pending = self._in_flight
                     self.status.connected = False
                     self.status.broker_error = f"{type(exc).__name__}: {exc}"
                     log.warning(
@@ -224,32 +223,25 @@ class Collector:
     def _hand_off(self, generation: int, wait: bool) -> None:
         """Give the batch to the writer; if it is busy with two, keep receiving (`wait`
         False: the prefetch limit stops the broker sending more) or wait (when leaving)."""
-        if not self._batch:
+        # Only this thread puts: a queue not full now takes the batch without waiting.
+        if not self._batch or (not wait and self._handoff.full()):
             return
         incoming = [Incoming(_body(m), "amqp") for m in self._batch]
         # Read here, in the consumer thread, while the writer commits the batch before.
         read = services.read_messages(incoming, self.settings["ledger.metadata_whitelist"])
-        batch = _Batch(generation, self._batch, read)
-        try:
-            self._handoff.put(batch, timeout=None if wait else 0)
-        except queue.Full:
-            return
-        self._in_flight += 1
-        self._in_flight_messages += len(batch.messages)
+        self._handoff.put(_Batch(generation, self._batch, read))
+        self._in_flight += len(self._batch)
         self._batch = []
 
     def _acknowledge(self, generation: int, wait: float = 0) -> None:
         """Acknowledge every batch the writer has committed (received on this connection)."""
         while True:
             try:
-                batch, result = (
-                    self._committed.get(timeout=wait) if wait else (self._committed.get_nowait())
-                )
+                batch, result = self._committed.get(block=wait > 0, timeout=wait or None)
             except queue.Empty:
                 break
             wait = 0
-            self._in_flight -= 1
-            self._in_flight_messages -= len(batch.messages)
+            self._in_flight -= len(batch.messages)
             if result is None or batch.generation != generation:
                 continue  # not committed (stopping), or its connection is gone: redelivered
             batch.messages[-1].ack(multiple=True)
@@ -263,7 +255,7 @@ class Collector:
                 result.duplicate,
                 result.quarantined,
             )
-        self.status.pending = len(self._batch) + self._in_flight_messages
+        self.status.pending = len(self._batch) + self._in_flight
 
     # -- the writer thread ------------------------------------------------------------------
 

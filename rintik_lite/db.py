@@ -392,21 +392,49 @@ def insert_values(
             execute_values(cursor, f"{sql}%s{conflict}", values, page_size=len(values))
 
 
-def update_rows(model: type[peewee.Model], rows: Sequence[Mapping[str, Any]]) -> None:
+def update_rows(
+    model: type[peewee.Model], rows: Sequence[Mapping[str, Any]], by: Sequence[str] = ()
+) -> None:
     """UPDATE one row per dict (field name -> new value, all with the same fields), found by
-    the primary key the dict also holds, with one prepared statement run for every row:
-    `insert_rows`' counterpart for rows that each get different values."""
+    the fields `by` the dict also holds (the primary key when `by` is empty), with one
+    prepared statement run for every row: `insert_rows`' counterpart for rows that each get
+    different values."""
     if not rows:
         return
-    meta = model._meta
-    key = meta.primary_key
-    fields = [meta.fields[name] for name in rows[0] if name != key.name]
-    mark = "?" if is_sqlite() else "%s"
+    keys = _keys(model, by)
+    fields = [model._meta.fields[name] for name in rows[0] if name not in {k.name for k in keys}]
+    mark = _mark()
     changes = ", ".join(f'"{f.column_name}" = {mark}' for f in fields)
-    sql = f'UPDATE "{meta.table_name}" SET {changes} WHERE "{key.column_name}" = {mark}'  # noqa: S608
-    values = [
-        (*(f.db_value(row[f.name]) for f in fields), key.db_value(row[key.name])) for row in rows
-    ]
+    sql = f'UPDATE "{model._meta.table_name}" SET {changes}{_where(keys)}'  # noqa: S608
+    _run_many(sql, [tuple(f.db_value(row[f.name]) for f in (*fields, *keys)) for row in rows])
+
+
+def delete_rows(
+    model: type[peewee.Model], rows: Sequence[Mapping[str, Any]], by: Sequence[str] = ()
+) -> None:
+    """DELETE the row each dict finds by its fields `by` (the primary key when empty), with
+    one prepared statement run for every row."""
+    if not rows:
+        return
+    keys = _keys(model, by)
+    sql = f'DELETE FROM "{model._meta.table_name}"{_where(keys)}'  # noqa: S608
+    _run_many(sql, [tuple(k.db_value(row[k.name]) for k in keys) for row in rows])
+
+
+def _mark() -> str:
+    return "?" if is_sqlite() else "%s"
+
+
+def _keys(model: type[peewee.Model], by: Sequence[str]) -> list[peewee.Field]:
+    return [model._meta.fields[name] for name in by] or [model._meta.primary_key]
+
+
+def _where(keys: Sequence[peewee.Field]) -> str:
+    return " WHERE " + " AND ".join(f'"{k.column_name}" = {_mark()}' for k in keys)
+
+
+def _run_many(sql: str, values: Sequence[tuple[Any, ...]]) -> None:
+    """Run `sql` once per tuple of parameters, one prepared statement for all."""
     with peewee.__exception_wrapper__:
         cursor = database.cursor()
         if is_sqlite():

@@ -70,6 +70,7 @@ from rintik_lite.db import (
 from rintik_lite.errors import InvalidInput, NotFound, SettingsError
 from rintik_lite.ledger.notifications import format_time
 from rintik_lite.models import (
+    INTERVAL_ROWS,
     BillingSetting,
     Interval,
     IntervalRow,
@@ -463,23 +464,14 @@ class _Billing:
         return lines
 
 
-def _overlapping(
-    period: Period, project_id: str | None, projects: Sequence[str] | None = None
-) -> list[IntervalRow]:
-    """The intervals overlapping `period`: every project's, `project_id`'s, or those of
-    `projects`."""
+def _overlapping(period: Period, project_id: str | None) -> list[IntervalRow]:
+    """The intervals overlapping `period`: every project's, or `project_id`'s."""
     query = IntervalRow.query().where(
         (Interval.start < period.end) & (Interval.end.is_null() | (Interval.end > period.start))
     )
     if project_id is not None:
         query = query.where(Interval.project_id == project_id)
-    if projects is None:
-        return IntervalRow.rows(query)
-    rows: list[IntervalRow] = []
-    for start in range(0, len(projects), 200):
-        chunk = projects[start : start + 200]
-        rows += IntervalRow.rows(query.where(Interval.project_id.in_(chunk)))
-    return rows
+    return IntervalRow.rows(query)
 
 
 def _projects_with_usage(period: Period, project_id: str | None = None) -> set[str]:
@@ -641,10 +633,6 @@ def _live_lines(
 
 
 # --- the read path's queries, rendered once (db.Prepared), and its cache of adjustments -----
-
-#: `IntervalRow`s as read by the API and the running invoices, converted once per stored row
-#: (their readers never change them).
-INTERVAL_ROWS = RowMemo(16_384)
 
 _PROJECT_OVERLAPPING = Prepared(
     lambda project_id, start, end: IntervalRow.query().where(
@@ -862,9 +850,7 @@ def _closed_projects(period: Period) -> set[str]:
     return {p for (p,) in query.tuples()}
 
 
-def _projects_with_closed_before(
-    period: Period, project_id: str | None, projects: Sequence[str] | None = None
-) -> set[str]:
+def _projects_with_closed_before(period: Period, project_id: str | None) -> set[str]:
     query = (
         Invoice.select(Invoice.project_id)
         .where(Invoice.state.in_(CLOSED_STATES) & (Invoice.period < str(period)))
@@ -872,8 +858,6 @@ def _projects_with_closed_before(
     )
     if project_id is not None:
         query = query.where(Invoice.project_id == project_id)
-    if projects is not None:
-        query = query.where(Invoice.project_id.in_(list(projects)))
     return {p for (p,) in query.tuples()}
 
 

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 import peewee
 
 from rintik_lite import jsontext
-from rintik_lite.db import database
+from rintik_lite.db import RowMemo, database
 
 # The two shapes of `UTCDateTimeField.formats` on SQLite, by length: the characters at
 # positions 10 and 19 ("YYYY-MM-DD HH:MM:SS.ffffff" and "YYYY-MM-DD HH:MM:SS").
@@ -147,6 +147,12 @@ class IntervalRow(NamedTuple):
     @classmethod
     def rows(cls, query: Any) -> list[IntervalRow]:
         return [cls(*row) for row in query.tuples()]
+
+
+#: `IntervalRow`s as the prepared reads (`db.Prepared(..., memo=INTERVAL_ROWS)`) of the API,
+#: the running invoices and `services.usage` convert them, once per stored row (their
+#: readers never change them).
+INTERVAL_ROWS = RowMemo(16_384)
 
 
 class VolumeType(BaseModel):

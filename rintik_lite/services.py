@@ -19,15 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-import peewee
-
 from rintik_lite import jsontext
 from rintik_lite.db import (
+    Prepared,
     close_database,
     database,
+    delete_rows,
     insert_rows,
     is_sqlite,
     rendered,
+    update_rows,
     write_transaction,
 )
 from rintik_lite.errors import BadNotification, InvalidInput
@@ -40,6 +41,7 @@ from rintik_lite.ledger.notifications import (
     format_time,
 )
 from rintik_lite.models import (
+    INTERVAL_ROWS,
     Entity,
     Event,
     Interval,
@@ -520,7 +522,7 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
     rewritten: list[str] = []
     rows: list[dict[str, Any]] = []
     changed_rows: list[dict[str, Any]] = []
-    removed_rows: list[tuple[str, datetime]] = []
+    removed_rows: list[dict[str, Any]] = []
     for state, before, stored_text in changes:
         doc = JSONText(jsontext.dumps(state.to_json()))
         if before is not None and doc == (stored_text or jsontext.dumps(before.to_json())):
@@ -542,8 +544,8 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
         if diff is not None:  # the same project: only the rows that changed are written
             added, changed, removed = diff
             rows.extend(_interval_row(state, r) for r in added)
-            changed_rows.extend(_interval_row(state, r) for r in changed)
-            removed_rows.extend((state.entity_id, r.start) for r in removed)
+            changed_rows.extend(_changed_row(state, r) for r in changed)
+            removed_rows.extend({"entity_id": state.entity_id, "start": r.start} for r in removed)
             continue
         rewritten.append(state.entity_id)
         if project is None:
@@ -558,21 +560,26 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
         insert_rows(Entity, chunk, update=[n for n in chunk[0] if n != "entity_id"])
     for chunk in _chunks(rewritten):
         _select_in('DELETE FROM "interval" WHERE "entity_id"', chunk)
-    _by_entity_and_start('DELETE FROM "interval"', [], removed_rows)
-    _by_entity_and_start(
-        'UPDATE "interval" SET "end" = {m}, "last_event" = {m}, "name" = {m}, "attributes" = {m}',
-        ["end", "last_event", "name", "attributes"],
-        changed_rows,
-    )
+    # Rows are found by resource and start (the `interval_entity_id` index).
+    delete_rows(Interval, removed_rows, by=("entity_id", "start"))
+    update_rows(Interval, changed_rows, by=("entity_id", "start"))
     for chunk in _chunks(rows):
         insert_rows(Interval, chunk)
 
 
 def _interval_row(state: LedgerState, row: intervals.Row) -> dict[str, Any]:
     return {
-        "entity_id": state.entity_id,
         "entity_type": state.entity_type,
         "project_id": state.project_id,
+        **_changed_row(state, row),
+    }
+
+
+def _changed_row(state: LedgerState, row: intervals.Row) -> dict[str, Any]:
+    """What can change in a row kept from one fold to the next (its resource, project and
+    start are what find it)."""
+    return {
+        "entity_id": state.entity_id,
         "start": row.start,
         "end": row.end,
         "last_event": row.last_event,
@@ -597,32 +604,6 @@ def _row_changes(
     changed = [r for start, r in new.items() if start in old and old[start] != r]
     removed = [r for start, r in old.items() if start not in new]
     return added, changed, removed
-
-
-def _by_entity_and_start(sql: str, names: Sequence[str], rows: Sequence[Any]) -> None:
-    """Run `sql WHERE entity_id = ? AND start = ?` once per row, one prepared statement for
-    all: `rows` are (entity_id, start) pairs, or dicts with `names` and those two."""
-    if not rows:
-        return
-    fields = Interval._meta.fields
-    mark = "?" if is_sqlite() else "%s"
-    text = sql.format(m=mark) + f' WHERE "entity_id" = {mark} AND "start" = {mark}'
-    start = fields["start"]
-    if names:
-        values = [
-            (*(fields[n].db_value(r[n]) for n in names), r["entity_id"], start.db_value(r["start"]))
-            for r in rows
-        ]
-    else:
-        values = [(entity_id, start.db_value(at)) for entity_id, at in rows]
-    with peewee.__exception_wrapper__:
-        cursor = database.cursor()
-        if is_sqlite():
-            cursor.executemany(text, values)
-        else:
-            from psycopg2.extras import execute_batch  # type: ignore[import-untyped]
-
-            execute_batch(cursor, text, values, page_size=len(values))
 
 
 def rebuild_ledger() -> int:
@@ -749,17 +730,48 @@ def usage(
     end: datetime | None = None,
     entity_types: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """The project's intervals overlapping [start, end), oldest first."""
+    """The project's intervals overlapping [start, end), oldest first (the Almanach list
+    routes read it many times a second: its query is rendered once, `db.Prepared`)."""
     if start is not None and end is not None and end <= start:
         raise InvalidInput("end must be after start")
-    query = IntervalRow.query().where(Interval.project_id == project_id)
-    if end is not None:
-        query = query.where(Interval.start < end)
+    types = set(entity_types or ())
+    values: dict[str, Any] = {"project_id": project_id}
     if start is not None:
-        query = query.where(Interval.end.is_null() | (Interval.end > start))
-    if entity_types:
-        query = query.where(Interval.entity_type.in_(list(entity_types)))
-    return _interval_dicts(IntervalRow.rows(query.order_by(Interval.start, Interval.entity_id)))
+        values["start"] = Interval.end.db_value(start)
+    if end is not None:
+        values["end"] = Interval.start.db_value(end)
+    if len(types) == 1:
+        (values["entity_type"],) = types
+    query = _USAGE[(start is not None, end is not None, len(types) == 1)]
+    rows = [IntervalRow(*row) for row in query.rows(**values)]
+    if len(types) > 1:  # rare (the CLI): filtered here rather than one statement per count
+        rows = [r for r in rows if r.entity_type in types]
+    return _interval_dicts(rows)
+
+
+def _usage_query(with_start: bool, with_end: bool, with_type: bool) -> Prepared:
+    def build(project_id: Any, start: Any = None, end: Any = None, entity_type: Any = None) -> Any:
+        query = IntervalRow.query().where(Interval.project_id == project_id)
+        if end is not None:
+            query = query.where(Interval.start < end)
+        if start is not None:
+            query = query.where(Interval.end.is_null() | (Interval.end > start))
+        if entity_type is not None:
+            query = query.where(Interval.entity_type == entity_type)
+        return query.order_by(Interval.start, Interval.entity_id)
+
+    names = (
+        ["project_id"] + ["start"] * with_start + ["end"] * with_end + ["entity_type"] * with_type
+    )
+    return Prepared(build, *names, memo=INTERVAL_ROWS)
+
+
+_USAGE = {
+    (with_start, with_end, with_type): _usage_query(with_start, with_end, with_type)
+    for with_start in (False, True)
+    for with_end in (False, True)
+    for with_type in (False, True)
+}
 
 
 def entity_rows(entity_id: str) -> list[dict[str, Any]]:

@@ -239,17 +239,16 @@ class AlmanachRoutes:
 
     # --- reads ---------------------------------------------------------------------------
 
-    def _list(self, project_id: str, entity_type: str | None) -> str:
+    def _list(self, project_id: str, types: list[str] | None) -> str:
         project_id = read_id(project_id, "project_id")
         period = read_query(PERIOD)
-        rows = ledger.project_intervals(project_id, period["start"], period.get("end"), entity_type)
-        return reply(rows)
+        return reply(services.usage(project_id, period["start"], period.get("end"), types))
 
     def list_instances(self, project_id: str) -> str:
-        return self._list(project_id, "instance")
+        return self._list(project_id, ["instance"])
 
     def list_volumes(self, project_id: str) -> str:
-        return self._list(project_id, "volume")
+        return self._list(project_id, ["volume"])
 
     def list_entities(self, project_id: str) -> str:
         return self._list(project_id, None)

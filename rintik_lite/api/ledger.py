@@ -20,14 +20,14 @@ from typing import Any
 
 import peewee
 
-from rintik_lite import invoices, services
+from rintik_lite import services
 from rintik_lite.api.auth import TokenValidator
 from rintik_lite.api.errors import Field, not_found, read_id, read_query, reply
 from rintik_lite.api.openapi import Operation
-from rintik_lite.db import Prepared, write_transaction
+from rintik_lite.db import write_transaction
 from rintik_lite.errors import InvalidInput
 from rintik_lite.ledger.notifications import ENTITY_TYPES, format_time
-from rintik_lite.models import Entity, Event, Interval, IntervalRow, Project, VolumeType
+from rintik_lite.models import Entity, Event, Interval, Project, VolumeType
 from rintik_lite.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -35,46 +35,6 @@ log = logging.getLogger(__name__)
 SIZED = ("volume", "snapshot", "image")  # their `size` is in GB: usage adds GB-hours
 
 # --- reads shared with the Almanach routes -----------------------------------------------
-
-
-def _project_intervals_query(with_end: bool, with_type: bool) -> Prepared:
-    def build(project_id: Any, start: Any, end: Any = None, entity_type: Any = None) -> Any:
-        query = IntervalRow.query().where(
-            (Interval.project_id == project_id) & (Interval.end.is_null() | (Interval.end > start))
-        )
-        if end is not None:
-            query = query.where(Interval.start < end)
-        if entity_type is not None:
-            query = query.where(Interval.entity_type == entity_type)
-        return query.order_by(Interval.start, Interval.entity_id)
-
-    names = ["project_id", "start"] + ["end"] * with_end + ["entity_type"] * with_type
-    return Prepared(build, *names, memo=invoices.INTERVAL_ROWS)
-
-
-_PROJECT_INTERVALS = {
-    (with_end, with_type): _project_intervals_query(with_end, with_type)
-    for with_end in (False, True)
-    for with_type in (False, True)
-}
-
-
-def project_intervals(
-    project_id: str, start: datetime, end: datetime | None, entity_type: str | None
-) -> list[dict[str, Any]]:
-    """`services.usage(project_id, start, end, [entity_type])` (the Almanach list routes)
-    with its query rendered once (`db.Prepared`): the same rows, the same order."""
-    if end is not None and end <= start:
-        raise InvalidInput("end must be after start")
-    values: dict[str, Any] = {"project_id": project_id, "start": Interval.end.db_value(start)}
-    if end is not None:
-        values["end"] = Interval.start.db_value(end)
-    if entity_type is not None:
-        values["entity_type"] = entity_type
-    query = _PROJECT_INTERVALS[(end is not None, entity_type is not None)]
-    rows = [IntervalRow(*row) for row in query.rows(**values)]
-    names = services.volume_type_names() if any(r.entity_type == "volume" for r in rows) else {}
-    return [services.interval_dict(r, names) for r in rows]
 
 
 def find_entity(entity_id: str, entity_type: str) -> Entity:

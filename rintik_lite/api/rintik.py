@@ -60,7 +60,15 @@ from rintik_lite.billing.periods import Period
 from rintik_lite.db import DigestCache, Prepared, digest, read_snapshot
 from rintik_lite.errors import InvalidInput, NotFound
 from rintik_lite.ledger.notifications import parse_time
-from rintik_lite.models import Interval, IntervalRow, Invoice, InvoiceLine, Price, VolumeType
+from rintik_lite.models import (
+    INTERVAL_ROWS,
+    Interval,
+    IntervalRow,
+    Invoice,
+    InvoiceLine,
+    Price,
+    VolumeType,
+)
 from rintik_lite.settings import Settings
 
 PREFIXES = ("/api",)
@@ -223,7 +231,7 @@ _AROUND = Prepared(
     "project_id",
     "first",
     "last",
-    memo=invoices.INTERVAL_ROWS,
+    memo=INTERVAL_ROWS,
 )
 
 

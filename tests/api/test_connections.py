@@ -112,6 +112,18 @@ def test_a_server_thread_keeps_its_connection_between_requests(
     assert counted_connects() == 1  # one worker thread, one connection
 
 
+def end_sessions_that_read(admin: Any, project: str) -> list[tuple[Any, ...]]:
+    """End, from the server's side, every PostgreSQL session whose last query named
+    `project` (as a restart or an idle-session timeout would)."""
+    return list(
+        admin.execute_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE pid <> pg_backend_pid() AND query LIKE %s",
+            (f"%{project}%",),
+        ).fetchall()
+    )
+
+
 def test_a_read_survives_its_postgresql_session_being_killed(tmp_path: Path) -> None:
     from tests.conftest import reset_postgres
 
@@ -125,11 +137,7 @@ def test_a_read_survives_its_postgresql_session_being_killed(tmp_path: Path) -> 
         assert get(api, entities(project))[0] == 200
         # The worker's session ran the entities query last: end it from the server's side,
         # as a PostgreSQL restart or an idle-session timeout would.
-        killed = admin.execute_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE pid <> pg_backend_pid() AND query LIKE %s",
-            (f"%{project}%",),
-        ).fetchall()
+        killed = end_sessions_that_read(admin, project)
         assert killed == [(True,)]
         status, body = get(api, entities(project))
         assert (status, [e["entity_id"] for e in body]) == (200, ["i-1"])
@@ -154,11 +162,7 @@ def test_a_write_on_a_lost_connection_is_a_503_and_the_next_request_reconnects(
     host, port = api.address
     try:
         assert get(api, entities(project))[0] == 200
-        admin.execute_sql(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE pid <> pg_backend_pid() AND query LIKE %s",
-            (f"%{project}%",),
-        )
+        end_sessions_that_read(admin, project)
         client = http.client.HTTPConnection(host, port, timeout=10)
         body = json.dumps({"type_id": "vt-1", "type_name": "ssd"})
         client.request(
