@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from rintik_lite import __version__, services
-from rintik_lite.db import close_database, open_database, upgrade
+from rintik_lite.db import Checkpointer, close_database, open_database, upgrade
 from rintik_lite.errors import InvalidInput, RintikError
 from rintik_lite.ledger.notifications import parse_time
 from rintik_lite.settings import Settings, example_toml, load
@@ -818,6 +818,9 @@ def db_restore(
     from rintik_lite import backup
 
     settings = settings_from(config)
+    # This process's own connections, the WAL checkpointer's included, would hold the file.
+    close_database()
+    Checkpointer.stop_current()
     try:
         copy, kept = backup.restore(
             settings["database.url"], path, settings["database.busy_timeout_ms"]
