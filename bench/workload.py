@@ -550,6 +550,7 @@ def build_ledger(
     with_events: bool = True,
 ) -> list[Resource]:
     """Fill the bound (migrated, empty) database; return the resources still running."""
+    from rintik_lite import services
     from rintik_lite.db import database, is_sqlite
     from rintik_lite.ledger import intervals
     from rintik_lite.ledger.notifications import Observation
@@ -567,22 +568,7 @@ def build_ledger(
     def flush() -> None:
         with database.atomic():
             if events:
-                _bulk_insert(
-                    "event",
-                    [
-                        "key",
-                        "message_id",
-                        "event_type",
-                        "publisher_id",
-                        "source",
-                        "event_time",
-                        "received_at",
-                        "body",
-                        "entity_id",
-                        "observation",
-                    ],
-                    events,
-                )
+                _bulk_insert("event", list(services.EVENT_FIELDS), events)
             _bulk_insert(
                 "entity",
                 ["entity_id", "entity_type", "project_id", "deleted", "last_key", "state"],

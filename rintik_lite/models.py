@@ -34,14 +34,19 @@ class UTCDateTimeField(peewee.DateTimeField):
 
     def db_value(self, value: Any) -> Any:
         if isinstance(value, datetime):
+            if value.tzinfo is UTC and value.year >= 1000 and self._on_sqlite():
+                return value.isoformat(" ", "microseconds")[:-6]  # less its "+00:00"
             if value.tzinfo is not None:
                 value = value.astimezone(UTC).replace(tzinfo=None)
-            if isinstance(self.model._meta.database.obj, peewee.SqliteDatabase):
+            if self._on_sqlite():
                 if value.year >= 1000:  # the same text as strftime, several times faster
                     return value.isoformat(" ", "microseconds")
                 return value.strftime("%Y-%m-%d %H:%M:%S.%f")
             return value
         return super().db_value(value)
+
+    def _on_sqlite(self) -> bool:
+        return isinstance(self.model._meta.database.obj, peewee.SqliteDatabase)
 
     def python_value(self, value: Any) -> Any:
         stored = _stored_time(value)

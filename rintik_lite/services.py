@@ -26,6 +26,7 @@ from rintik_lite.db import (
     database,
     delete_rows,
     insert_rows,
+    insert_values,
     is_sqlite,
     rendered,
     update_rows,
@@ -132,15 +133,13 @@ def _unstorable(value: Any, where: str, limit: int | None = MAX_TEXT) -> str | N
     return None
 
 
-def _check_storable(
-    message: Incoming, notification: notifications.Notification, change: Any
-) -> None:
+def _check_storable(body: str, notification: notifications.Notification, change: Any) -> None:
     """BadNotification naming the first value of the message that cannot be stored."""
     checks: list[tuple[str, Any, int | None]] = [
         ("message_id", notification.message_id, MAX_TEXT),
         ("event_type", notification.event_type, None),  # cut to 255 when stored
         ("publisher_id", notification.publisher_id, None),  # cut to 255 when stored
-        ("body", _body_text(message.body), None),
+        ("body", body, None),
     ]
     if isinstance(change, Observation):
         checks += [
@@ -248,7 +247,8 @@ def read_messages(messages: Sequence[Incoming], metadata_whitelist: Sequence[str
             notification = notifications.parse(message.body)
             event_type = notification.event_type
             change = notifications.observe(notification, metadata_whitelist)
-            _check_storable(message, notification, change)
+            body = _body_text(message.body)  # once: checked here, stored as it is
+            _check_storable(body, notification, change)
         except BadNotification as exc:
             unreadable.append((message, event_type, str(exc)))
             continue
@@ -257,7 +257,7 @@ def read_messages(messages: Sequence[Incoming], metadata_whitelist: Sequence[str
             unreadable.append((message, event_type, f"internal error: {exc!r}"))
             continue
         key = notification.message_id or notifications.body_digest(message.body)
-        parsed.append(_Parsed(message, key, notification, change))
+        parsed.append(_Parsed(message, key, notification, change, body))
     return ReadBatch(messages, parsed, unreadable)
 
 
@@ -339,9 +339,10 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
         accepted.append(p)
 
     # 4. Store the events, then fold what they say into the ledger.
-    event_rows = [p.event_row(now) for p in accepted]
-    for chunk in _chunks(event_rows):
-        insert_rows(Event, chunk)
+    received_at = Event.received_at.db_value(now)
+    event_values = [p.event_values(received_at) for p in accepted]
+    for chunk in _chunks(event_values):
+        insert_values(Event, EVENT_FIELDS, chunk)
     failed = _apply_observations(
         [p.change for p in accepted if isinstance(p.change, Observation)], stored
     )
@@ -392,27 +393,47 @@ class _Stored:
     state: str
 
 
+#: The `Event` columns of `_Parsed.event_values`, in its order.
+EVENT_FIELDS = (
+    "key",
+    "message_id",
+    "event_type",
+    "publisher_id",
+    "source",
+    "event_time",
+    "received_at",
+    "body",
+    "entity_id",
+    "observation",
+)
+
+
 @dataclass(frozen=True)
 class _Parsed:
     message: Incoming
     key: str
     notification: notifications.Notification
     change: Any
+    body: str  # the message body as text
 
-    def event_row(self, now: datetime) -> dict[str, Any]:
+    def event_values(self, received_at: Any) -> tuple[Any, ...]:
+        """The event's row in its database form (`received_at` already is): the text
+        columns are strings as they are, times and JSON are converted here, once."""
         n, change = self.notification, self.change
-        return {
-            "key": self.key,
-            "message_id": n.message_id,
-            "event_type": n.event_type[:255],
-            "publisher_id": (n.publisher_id or "")[:255] or None,
-            "source": self.message.source,
-            "event_time": change.time if change is not None else n.timestamp,
-            "received_at": now,
-            "body": _body_text(self.message.body),
-            "entity_id": change.entity_id if isinstance(change, Observation) else None,
-            "observation": change.to_json() if isinstance(change, Observation) else None,
-        }
+        observed = isinstance(change, Observation)
+        time = change.time if change is not None else n.timestamp
+        return (
+            self.key,
+            n.message_id,
+            n.event_type[:255],
+            (n.publisher_id or "")[:255] or None,
+            self.message.source,
+            None if time is None else Event.event_time.db_value(time),
+            received_at,
+            self.body,
+            change.entity_id if observed else None,
+            jsontext.dumps(change.to_json()) if observed else None,
+        )
 
 
 def record_api_message(

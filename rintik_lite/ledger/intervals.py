@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
@@ -66,7 +66,17 @@ def sort_key(obs: Observation) -> str:
         default=str,
     )
     digest = hashlib.sha256(content.encode()).hexdigest()[:16]
-    return f"{obs.time.strftime('%Y-%m-%dT%H:%M:%S.%f')}|{_RANK[obs.action]}|{digest}"
+    return f"{_key_time(obs.time)}|{_RANK[obs.action]}|{digest}"
+
+
+def _key_time(t: datetime) -> str:
+    """`t.strftime("%Y-%m-%dT%H:%M:%S.%f")`, by isoformat where that gives the same text."""
+    if t.year >= 1000:
+        if t.tzinfo is UTC:
+            return t.isoformat("T", "microseconds")[:-6]  # less its "+00:00"
+        if t.tzinfo is None:
+            return t.isoformat("T", "microseconds")
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f")
 
 
 def billable(entity_type: str, attrs: Mapping[str, Any]) -> bool:
@@ -211,6 +221,8 @@ def step(state: LedgerState, obs: Observation, key: str | None = None) -> Ledger
             last_key=max(key, state.last_key),
         )
     state = _step(state, obs, key)
+    if not state.corrections:  # the usual case: nothing to apply, no second copy
+        return state
     return replace(state, rows=_corrected(state.rows, state.corrections))
 
 
