@@ -129,7 +129,10 @@ def parse_time(value: Any) -> datetime:
             if parsed.tzinfo is UTC:
                 return parsed
             if parsed.tzinfo is None:
-                return parsed.replace(tzinfo=UTC)
+                # Read again as UTC, several times faster than replace(); a date alone
+                # ignores the offset, and takes replace().
+                utc = datetime.fromisoformat(value + "+00:00")
+                return utc if utc.tzinfo is UTC else parsed.replace(tzinfo=UTC)
             return parsed.astimezone(UTC)
     if isinstance(value, datetime):
         parsed = value

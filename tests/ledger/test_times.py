@@ -64,6 +64,10 @@ times = st.builds(
 def spellings(t: datetime) -> list[str]:
     """How notifications spell a time: oslo's, nova's, ISO with Z, with padding..."""
     out = [t.isoformat(), t.isoformat(" "), t.isoformat(timespec="seconds")]
+    out += [t.isoformat(timespec=spec) for spec in ("hours", "minutes", "milliseconds")]
+    out += [t.date().isoformat(), t.strftime("%Y%m%dT%H%M%S")]
+    if t.tzinfo is None:
+        out += [t.date().isoformat() + "Z", t.strftime("%Y%m%dT%H%M%S") + "Z"]
     if t.tzinfo is None:
         out += [t.isoformat() + "Z", t.isoformat() + "z", f" {t.isoformat()}Z "]
     return out
@@ -73,7 +77,12 @@ def spellings(t: datetime) -> list[str]:
 @given(times)
 def test_parse_time_fast_path_equals_the_general_one(t: datetime) -> None:
     for text in spellings(t):
-        expected = reference_parse_time(text)
+        try:
+            expected = reference_parse_time(text)
+        except ValueError:
+            with pytest.raises(ValueError):
+                parse_time(text)
+            continue
         got = parse_time(text)
         assert got == expected and got.tzinfo is UTC, text
         assert got.utcoffset() == timedelta(0)
