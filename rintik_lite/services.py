@@ -254,7 +254,14 @@ class ReadBatch:
         position = {id(m): i for i, m in enumerate(self.messages)}
         return (
             [
-                (position[id(p.message)], p.key, replace(p.notification, payload=None), p.change)
+                (
+                    position[id(p.message)],
+                    p.key,
+                    replace(p.notification, payload=None),
+                    p.change,
+                    p.sort_key,
+                    p.observation,
+                )
                 for p in self.parsed
             ],
             [(position[id(m)], event_type, reason) for m, event_type, reason in self.unreadable],
@@ -267,17 +274,26 @@ class ReadBatch:
         return cls(
             messages,
             [
-                _Parsed(messages[i], key, notification, change, _body_text(messages[i].body))
-                for i, key, notification, change in parsed
+                _Parsed(
+                    messages[i],
+                    key,
+                    notification,
+                    change,
+                    _body_text(messages[i].body),
+                    sort_key,
+                    observation,
+                )
+                for i, key, notification, change, sort_key, observation in parsed
             ],
             [(messages[i], event_type, reason) for i, event_type, reason in unreadable],
         )
 
 
-#: `ReadBatch.portable()`: ([(position, key, notification, change)], [(position, event
-#: type, reason)]).
+#: `ReadBatch.portable()`: ([(position, key, notification, change, sort key, observation
+#: JSON)], [(position, event type, reason)]).
 PortableRead = tuple[
-    list[tuple[int, str, notifications.Notification, Any]], list[tuple[int, str | None, str]]
+    list[tuple[int, str, notifications.Notification, Any, str | None, str | None]],
+    list[tuple[int, str | None, str]],
 ]
 
 
@@ -303,6 +319,11 @@ def read_messages(messages: Sequence[Incoming], metadata_whitelist: Sequence[str
             change = notifications.observe(notification, metadata_whitelist)
             body = _body_text(message.body)  # once: checked here, stored as it is
             _check_storable(body, notification, change)
+            # What the writer would compute of the observation, computed while reading.
+            sort_key = observed = None
+            if isinstance(change, Observation):
+                sort_key = intervals.sort_key(change)
+                observed = jsontext.dumps(change.to_json())
         except BadNotification as exc:
             unreadable.append((message, event_type, str(exc)))
             continue
@@ -311,7 +332,7 @@ def read_messages(messages: Sequence[Incoming], metadata_whitelist: Sequence[str
             unreadable.append((message, event_type, f"internal error: {exc!r}"))
             continue
         key = notification.message_id or notifications.body_digest(message.body)
-        parsed.append(_Parsed(message, key, notification, change, body))
+        parsed.append(_Parsed(message, key, notification, change, body, sort_key, observed))
     return ReadBatch(messages, parsed, unreadable)
 
 
@@ -398,7 +419,7 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
     for chunk in _chunks(event_values):
         insert_values(Event, EVENT_FIELDS, chunk)
     failed = _apply_observations(
-        [p.change for p in accepted if isinstance(p.change, Observation)], stored
+        [(p.sort_key, p.change) for p in accepted if isinstance(p.change, Observation)], stored
     )
     for p in accepted:
         event_type = p.notification.event_type
@@ -469,6 +490,8 @@ class _Parsed:
     notification: notifications.Notification
     change: Any
     body: str  # the message body as text
+    sort_key: str | None = None  # intervals.sort_key of the observation
+    observation: str | None = None  # the observation's JSON text, as stored
 
     def event_values(self, received_at: Any) -> tuple[Any, ...]:
         """The event's row in its database form (`received_at` already is): the text
@@ -486,7 +509,7 @@ class _Parsed:
             received_at,
             self.body,
             change.entity_id if observed else None,
-            jsontext.dumps(change.to_json()) if observed else None,
+            (self.observation or jsontext.dumps(change.to_json())) if observed else None,
         )
 
 
@@ -538,12 +561,13 @@ def _apply_project(seen: ProjectSeen) -> None:
 
 
 def _apply_observations(
-    observations: Sequence[Observation], stored: dict[str, _Stored]
+    observations: Sequence[tuple[str | None, Observation]], stored: dict[str, _Stored]
 ) -> dict[str, str]:
-    """Fold observations into the ledger; return {entity_id: reason} for any that failed."""
-    by_entity: dict[str, list[Observation]] = {}
-    for obs in observations:
-        by_entity.setdefault(obs.entity_id, []).append(obs)
+    """Fold observations (each with its sort key, if known) into the ledger; return
+    {entity_id: reason} for any that failed."""
+    by_entity: dict[str, list[tuple[str | None, Observation]]] = {}
+    for keyed in observations:
+        by_entity.setdefault(keyed[1].entity_id, []).append(keyed)
     failed: dict[str, str] = {}
     changes: list[tuple[LedgerState, LedgerState | None, str | None]] = []
     for entity_id, batch in by_entity.items():
@@ -560,10 +584,14 @@ def _apply_observations(
     return failed
 
 
-def _advance(before: LedgerState | None, batch: Sequence[Observation]) -> LedgerState:
+def _advance(
+    before: LedgerState | None, batch: Sequence[tuple[str | None, Observation]]
+) -> LedgerState:
     """The new state: in-order events extend the stored state; a late one re-folds all."""
-    # Each sort key once: it hashes the observation's content.
-    ordered = sorted(((intervals.sort_key(obs), obs) for obs in batch), key=lambda ko: ko[0])
+    # Each sort key once (it hashes the observation's content): most come computed.
+    ordered = sorted(
+        ((key or intervals.sort_key(obs), obs) for key, obs in batch), key=lambda ko: ko[0]
+    )
     first_key, first = ordered[0]
     if before is not None and first_key < before.last_key:
         return _refold(before.entity_type, first.entity_id)
