@@ -83,11 +83,12 @@ class Reader:
         self.close()
 
     def start(self) -> None:
-        """Start the worker now and wait until it can read (or give up on it)."""
+        """Start the worker now, without waiting for it: it imports what it needs while
+        the collector connects (the first batch's read waits for it)."""
         pool = self._get_pool()
         if pool is not None:
             try:
-                pool.submit(_ready).result(timeout=60)
+                pool.submit(_ready)  # a ProcessPoolExecutor starts its worker on a submit
             except Exception as exc:
                 self._lost(pool, exc)
 
