@@ -303,8 +303,8 @@ def descendants(pid: int) -> list[int]:
 
 def peak_rss_mb(pid: int) -> float | None:
     """VmHWM, the peak resident set size, of a running process and of each of its child
-    processes (rintik-lite's reader process, multiprocessing's resource tracker), added up,
-    in MB: at least their peak together, as each one's peak may come at another time."""
+    processes (none, as rintik-lite runs today), added up, in MB: at least their peak
+    together, as each one's peak may come at another time."""
     total = None
     for one in (pid, *descendants(pid)):
         with suppress(OSError):
@@ -578,9 +578,7 @@ def ingest(report: Report, db: str, count: int, projects: int) -> None:
         report.add("ingest_events_per_s", round(rintik.events_per_s), "rintik-lite run, events/s")
         ratio = rintik.events_per_s / bare.events_per_s
         report.add("ingest_ratio_to_bare_kombu", round(ratio, 3), "ratio to bare kombu")
-        report.add(
-            "peak_rss_mb", round(rintik.peak_rss_mb or 0, 1), "peak RSS of run + its reader, MB"
-        )
+        report.add("peak_rss_mb", round(rintik.peak_rss_mb or 0, 1), "peak RSS of run, MB")
         report.add("outcome", rintik.counts)
         with opened(url):
             from rintik_lite.models import Event, Interval, Quarantine

@@ -200,22 +200,17 @@ def replay(
     """
     from rich.progress import Progress
 
-    from rintik_lite.reader import Reader
-
     settings = settings_from(config)
     open_db(settings)
     files = _notification_files(paths)
     pending: list[services.Incoming] = []
-    whitelist = settings["ledger.metadata_whitelist"]
-    reader = Reader(whitelist, processes=settings["ledger.read_process"])
-    pipeline = services.Pipeline(lambda: datetime.now(UTC), whitelist, reader)
+    pipeline = services.Pipeline(lambda: datetime.now(UTC), settings["ledger.metadata_whitelist"])
 
     def flush() -> None:
         pipeline.add(list(pending))
         pending.clear()
 
     with (
-        reader,
         pipeline,
         Progress(transient=True, disable=json_output or not sys.stderr.isatty()) as progress,
     ):

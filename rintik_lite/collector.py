@@ -7,13 +7,11 @@ committed in one transaction, then acknowledged with one `basic.ack(multiple=Tru
 is acknowledged before it is committed; a message whose batch could not be committed stays
 unacknowledged and is redelivered, and the event store's deduplication makes that harmless.
 
-Two threads and a process share the work: the consumer (the thread `run` is called in)
-receives and batches the notifications, and acknowledges; a reader process
-(`rintik_lite.reader`, `[ledger] read_process`) reads each batch (decodes and parses) on
-another core; a writer thread of the collector's own commits the batches, one at a time, in
-the order received, each once it is read. While the writer commits one batch the consumer
-receives the next and the reader reads it: SQLite's and psycopg2's C code releases the GIL
-while it writes, so they overlap on a machine with two cores. Only the
+Two threads share the work: the consumer (the thread `run` is called in) receives, reads
+(decodes and parses) and batches the notifications, and acknowledges; a writer thread of the
+collector's own commits the batches, one at a time, in the order received. While the writer
+commits one batch the consumer receives and reads the next: SQLite's and psycopg2's C code
+releases the GIL while it writes, so the two overlap on a machine with two cores. Only the
 consumer touches the broker connection (kombu's is not thread-safe): it acknowledges a batch
 once the writer reports it committed, with `basic.ack(multiple=True)` on its last message,
 which covers the earlier batches too as they were committed before it.
@@ -42,7 +40,6 @@ from kombu.compression import decompress
 from rintik_lite import services
 from rintik_lite.db import close_database, redact_url
 from rintik_lite.errors import ServiceUnavailable
-from rintik_lite.reader import PendingRead, Reader
 from rintik_lite.services import BatchResult, Incoming
 from rintik_lite.settings import Settings
 
@@ -130,9 +127,6 @@ class Collector:
         self._generation = 0  # the broker connection a batch was received on
         self._writer: threading.Thread | None = None
         self._stop = threading.Event()
-        self._reader = Reader(
-            settings["ledger.metadata_whitelist"], processes=settings["ledger.read_process"]
-        )
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -143,7 +137,6 @@ class Collector:
             target=self._write, name=f"{threading.current_thread().name}-writer", daemon=True
         )
         self._writer.start()
-        self._reader.start()
         try:
             while not stop.is_set():
                 try:
@@ -170,7 +163,6 @@ class Collector:
             self.status.connected = False
             self._handoff.put(None)  # the writer ends once it has done what it holds
             self._writer.join()
-            self._reader.close()
             close_database()
 
     def _consume(self, stop: threading.Event) -> None:
@@ -235,8 +227,8 @@ class Collector:
         if not self._batch or (not wait and self._handoff.full()):
             return
         incoming = [Incoming(_body(m), "amqp") for m in self._batch]
-        # Read by the reader process while the writer commits the batch before.
-        read = self._reader.read(incoming)
+        # Read here, in the consumer thread, while the writer commits the batch before.
+        read = services.read_messages(incoming, self.settings["ledger.metadata_whitelist"])
         self._handoff.put(_Batch(generation, self._batch, read))
         self._in_flight += len(self._batch)
         self._batch = []
@@ -281,7 +273,7 @@ class Collector:
         backoff = 0.5
         while True:
             try:
-                result = services.record_read(batch.read.result(), self.clock())
+                result = services.record_read(batch.read, self.clock())
             except DB_ERRORS as exc:
                 self.status.database_error = f"{type(exc).__name__}: {exc}"
                 log.error(
@@ -305,7 +297,7 @@ class _Batch:
 
     generation: int
     messages: list[Any]
-    read: PendingRead
+    read: services.ReadBatch
 
 
 def _body(message: Any) -> bytes | str:

@@ -15,9 +15,9 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rintik_lite import jsontext
 from rintik_lite.db import (
@@ -52,9 +52,6 @@ from rintik_lite.models import (
     Quarantine,
     VolumeType,
 )
-
-if TYPE_CHECKING:
-    from rintik_lite.reader import Reader
 
 log = logging.getLogger(__name__)
 
@@ -196,14 +193,10 @@ class Pipeline:
     one and returns the totals. Use it as a context manager, which always ends the writer."""
 
     def __init__(
-        self,
-        clock: Callable[[], datetime],
-        metadata_whitelist: Sequence[str] = (),
-        reader: Reader | None = None,
+        self, clock: Callable[[], datetime], metadata_whitelist: Sequence[str] = ()
     ) -> None:
         self.clock = clock
         self.metadata_whitelist = metadata_whitelist
-        self.reader = reader  # reads each batch in its process, else read here
         self.total = BatchResult()
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
         self._pending: Future[BatchResult] | None = None
@@ -216,18 +209,13 @@ class Pipeline:
         self._writer.shutdown()
 
     def add(self, messages: Sequence[Incoming]) -> None:
-        if self.reader is not None:
-            pending = self.reader.read(messages)  # read there while the writer commits
-            read: Callable[[], ReadBatch] = pending.result
-        else:
-            batch = read_messages(messages, self.metadata_whitelist)
-            read = lambda: batch  # noqa: E731
+        read = read_messages(messages, self.metadata_whitelist)
         if is_sqlite() and database.database == ":memory:":
             # Each thread's connection to ":memory:" is a database of its own.
-            self.total.add(record_read(read(), self.clock()))
+            self.total.add(record_read(read, self.clock()))
             return
         self._wait()
-        self._pending = self._writer.submit(lambda: record_read(read(), self.clock()))
+        self._pending = self._writer.submit(lambda: record_read(read, self.clock()))
 
     def finish(self) -> BatchResult:
         self._wait()
@@ -246,64 +234,6 @@ class ReadBatch:
     messages: Sequence[Incoming]
     parsed: list[_Parsed]
     unreadable: list[tuple[Incoming, str | None, str]]  # (message, event type, reason)
-
-    def portable(self) -> PortableRead:
-        """What the batch adds to its messages, small to send from another process: each
-        message by its position, each notification without its payload (once observed,
-        nothing reads it again)."""
-        position = {id(m): i for i, m in enumerate(self.messages)}
-        return (
-            [
-                (
-                    position[id(p.message)],
-                    p.key,
-                    replace(p.notification, payload=None),
-                    p.change,
-                    p.sort_key,
-                    p.observation,
-                )
-                for p in self.parsed
-            ],
-            [(position[id(m)], event_type, reason) for m, event_type, reason in self.unreadable],
-        )
-
-    @classmethod
-    def from_portable(cls, messages: Sequence[Incoming], read: PortableRead) -> ReadBatch:
-        """The batch `portable` described, over the same messages."""
-        parsed, unreadable = read
-        return cls(
-            messages,
-            [
-                _Parsed(
-                    messages[i],
-                    key,
-                    notification,
-                    change,
-                    _body_text(messages[i].body),
-                    sort_key,
-                    observation,
-                )
-                for i, key, notification, change, sort_key, observation in parsed
-            ],
-            [(messages[i], event_type, reason) for i, event_type, reason in unreadable],
-        )
-
-
-#: `ReadBatch.portable()`: ([(position, key, notification, change, sort key, observation
-#: JSON)], [(position, event type, reason)]).
-PortableRead = tuple[
-    list[tuple[int, str, notifications.Notification, Any, str | None, str | None]],
-    list[tuple[int, str | None, str]],
-]
-
-
-def read_portable(
-    bodies: Sequence[bytes | str], sources: Sequence[str], metadata_whitelist: Sequence[str]
-) -> PortableRead:
-    """`read_messages(...).portable()` of the messages (body, source): what a reader
-    process runs (`rintik_lite.reader`)."""
-    messages = [Incoming(body, source) for body, source in zip(bodies, sources, strict=True)]
-    return read_messages(messages, metadata_whitelist).portable()
 
 
 def read_messages(messages: Sequence[Incoming], metadata_whitelist: Sequence[str]) -> ReadBatch:

@@ -221,15 +221,6 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "ledger",
-        "read_process",
-        True,
-        "bool",
-        "Read (decode and parse) notifications in a process of its own, on another core, "
-        "while the collector (and replay) receive and commit; false reads them in "
-        "their own thread (a one-core machine, or where child processes cannot start).",
-    ),
-    Setting(
-        "ledger",
         "metadata_whitelist",
         [],
         "list",
