@@ -927,6 +927,27 @@ def show_invoice(invoice_id: int | str, now: datetime, rules: RatingRules) -> di
     return _live_json(invoice, now, rules, _Billing.load())
 
 
+def show_invoice_until(
+    invoice_id: int | str, now: datetime, rules: RatingRules
+) -> tuple[dict[str, Any], datetime]:
+    """`show_invoice`, and until when it stays the same but for `now` itself: for every
+    `later` in `[now, until)`, `show_invoice(invoice_id, later, rules)` on the same database
+    is this answer with each line's end that is `now` (a resource still running) being
+    `later` instead (`rating.steady_until`; the adjustments do not depend on `now`). A
+    closed invoice's answer does not depend on `now`: until `rating.FOREVER`."""
+    require_aware(now, "now")
+    rules = with_api_settings(rules)
+    invoice = _get(invoice_id)
+    if invoice.state in CLOSED_STATES:
+        return _closed_json(invoice), rating.FOREVER
+    billing = _Billing.load()
+    period = Period.parse(invoice.period)
+    rows = _PROJECT_OVERLAPPING.rows(**_window(period, invoice.project_id))  # as _live_lines
+    usages = [billing.usage(IntervalRow(*row)) for row in rows]
+    until = rating.steady_until(usages, period, now, billing.prices, rules)
+    return _live_json(invoice, now, rules, billing), until
+
+
 def invoice_for(
     project_id: str, period: Period, now: datetime, rules: RatingRules
 ) -> dict[str, Any]:
