@@ -31,8 +31,11 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -59,9 +62,10 @@ from rintik_lite.billing import rating
 from rintik_lite.billing.periods import Period
 from rintik_lite.db import DigestCache, Prepared, digest, read_snapshot
 from rintik_lite.errors import InvalidInput, NotFound
-from rintik_lite.ledger.notifications import parse_time
+from rintik_lite.ledger.notifications import format_time, parse_time
 from rintik_lite.models import (
     INTERVAL_ROWS,
+    BillingSetting,
     Interval,
     IntervalRow,
     Invoice,
@@ -114,6 +118,9 @@ OVERVIEWS: tuple[str, ...] = (
     "price_total_resource",
     "price_active_resource",
 )
+
+#: The `[billing]` settings `invoices.rules_from` reads.
+BILLING_FILE_SETTINGS = ("rounding", "decimal_places", "tax_percent", "currency")
 
 MONEY_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,30})?$"
 _MONEY = re.compile(MONEY_PATTERN, re.ASCII)
@@ -257,13 +264,14 @@ class _LineContext:
         self.project_id = project_id
         self.intervals: dict[str, list[IntervalRow]] = defaultdict(list)
         self.complete: set[str] = set()  # resources whose every interval was read
+        #: The bounds of the `_AROUND` read (database values), None without lines.
+        self.window: tuple[Any, Any] | None = None
         starts = [parse_time(line["start"]) for line in lines]
         if starts:
-            rows = _AROUND.rows(
-                project_id=project_id,
-                first=Interval.start.db_value(min(starts)),
-                last=Interval.start.db_value(max(starts)),
-            )
+            first = Interval.start.db_value(min(starts))
+            last = Interval.start.db_value(max(starts))
+            self.window = (first, last)
+            rows = _AROUND.rows(project_id=project_id, first=first, last=last)
             for row in rows:
                 self.intervals[row[0]].append(IntervalRow(*row))
         self.type_names = services.volume_type_names()
@@ -367,10 +375,13 @@ def invoice_json(invoice: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     return _invoice_json(invoice, now)[0]
 
 
-def _invoice_json(invoice: Mapping[str, Any], now: datetime) -> tuple[dict[str, Any], bool]:
-    """`invoice_json`, and whether it read only the project's intervals around the lines
-    (no resource needed all its intervals: see `_LineContext`)."""
+def _invoice_json(
+    invoice: Mapping[str, Any], now: datetime
+) -> tuple[dict[str, Any], bool, tuple[Any, Any] | None]:
+    """`invoice_json`, whether it read only the project's intervals around the lines (no
+    resource needed all its intervals: see `_LineContext`), and their window."""
     around_only = True
+    window = None
     state = invoice["state"]
     closed = state in invoices.CLOSED_STATES
     currency = invoice["currency"]
@@ -402,7 +413,8 @@ def _invoice_json(invoice: Mapping[str, Any], now: datetime) -> tuple[dict[str, 
             groups[LABELS[line["entity_type"]]].append(row)
         doc.update(groups)
         around_only = not context.complete
-    return doc, around_only
+        window = context.window
+    return doc, around_only, window
 
 
 # --- closed invoices, cached ---------------------------------------------------------------
@@ -417,35 +429,137 @@ _LINE_ROWS = Prepared(
 _PRICE_ROWS = Prepared(lambda: Price.select().order_by(Price.id))
 _VOLUME_TYPE_ROWS = Prepared(lambda: VolumeType.select().order_by(VolumeType.type_id))
 
-#: The answers to `GET /api/invoice/<id>/` of closed invoices, with their project, by the
-#: digest of everything they are made of, as stored: the invoice's row and lines, the
-#: project's intervals around the lines, the prices and the volume types.
-CLOSED_INVOICES: DigestCache[tuple[str, str]] = DigestCache(1024)
+_SETTING_ROWS = Prepared(lambda: BillingSetting.select().order_by(BillingSetting.key))
+_CLOSED_OF_PROJECT = Prepared(
+    lambda project_id: (
+        Invoice.select()
+        .where((Invoice.project_id == project_id) & Invoice.state.in_(invoices.CLOSED_STATES))
+        .order_by(Invoice.id)
+    ),
+    "project_id",
+)
+#: Every interval of a project overlapping `[first, end]`: what a running invoice is rated
+#: from (its period), what its adjustments re-rate (the closed periods before it) and what
+#: its lines are shown with (`_AROUND`), in one read.
+_PROJECT_SINCE = Prepared(
+    lambda project_id, first, end: (
+        Interval.select()
+        .where(
+            (Interval.project_id == project_id)
+            & (Interval.start <= end)
+            & (Interval.end.is_null() | (Interval.end > first))
+        )
+        .order_by(Interval.id)
+    ),
+    "project_id",
+    "first",
+    "end",
+)
 
 
-def _closed_digest(key: int) -> tuple[bytes, str] | None:
-    """The digest of what the closed invoice `key` is shown from, and its project; None
-    when there is no such closed invoice."""
+@dataclass(frozen=True)
+class _Answer:
+    """A cached answer to `GET /api/invoice/<id>/`: the body, encoded, split where `now`
+    goes (the end of a running invoice's lines of resources still running), valid while the
+    digest of what it is made of, read again with `window`, is `key`, and for requests at
+    instants in `[since, until)` (`invoices.show_invoice_until`: a closed invoice's, always).
+    """
+
+    key: bytes
+    window: tuple[Any, Any] | None
+    since: datetime
+    until: datetime
+    project_id: str
+    parts: tuple[bytes, ...]
+
+    def body(self, now: datetime) -> bytes:
+        if len(self.parts) == 1:
+            return self.parts[0]
+        return json_text(format_time(now)).encode().join(self.parts)
+
+
+#: The answers to `GET /api/invoice/<id>/`, by invoice id (`_Answer`).
+INVOICE_ANSWERS: DigestCache[_Answer] = DigestCache(2048)
+
+
+class AnswerCounts:
+    """How many answers came from `INVOICE_ANSWERS` (`hits`) and how many were computed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.computed = 0
+
+    def count(self, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self.hits += 1
+            else:
+                self.computed += 1
+
+
+ANSWER_COUNTS = AnswerCounts()
+_ALWAYS = datetime.min.replace(tzinfo=UTC)
+#: Stands for `now` in a running invoice's answer while it is encoded: random, so that no
+#: stored text (a resource's name) can be taken for it.
+_NOW = f"now-{secrets.token_hex(16)}"
+_NOW_JSON = json_text(_NOW).encode()
+
+
+def _answer_digest(
+    key: int, window: tuple[Any, Any] | None, billing: tuple[Any, ...]
+) -> tuple[bytes, str] | None:
+    """The digest of everything the answer about invoice `key` is made of, as stored, and
+    its project; None when there is no such invoice. Closed: its row and lines, the
+    project's intervals around the lines (`window`), the prices and the volume types.
+    Running: its row, the rules (`billing`: the settings file's, and the billing settings
+    stored over the API), the project's
+    closed invoices (their lines never change), its intervals from the earliest of its
+    period, the closed periods before it and `window`, the prices and the volume types."""
     if not 0 < key < 2**31:  # the id column's range
         return None
     found = _INVOICE_ROW.raw(key=key)
     if not found:
         return None
     row = dict(zip(_INVOICE_ROW.columns(), found[0], strict=True))
-    if row["state"] not in invoices.CLOSED_STATES:
+    project_id = str(row["project_id"])
+    inputs: list[Any] = [found[0]]
+    if row["state"] in invoices.CLOSED_STATES:
+        inputs.append(_LINE_ROWS.raw(invoice=key))
+        if window is not None:
+            inputs.append(_AROUND.raw(project_id=project_id, first=window[0], last=window[1]))
+    else:
+        period = Period.parse(row["period"])
+        closed = _CLOSED_OF_PROJECT.raw(project_id=project_id)
+        column = _CLOSED_OF_PROJECT.columns().index("period")
+        earlier = [Period.parse(c[column]) for c in closed if c[column] < str(period)]
+        first = Interval.start.db_value(min([period, *earlier]).start)
+        end = Interval.start.db_value(period.end)
+        if window is not None:
+            first, end = min(first, window[0]), max(end, window[1])
+        intervals = _PROJECT_SINCE.raw(project_id=project_id, first=first, end=end)
+        inputs += [billing, _SETTING_ROWS.raw(), closed, intervals]
+    inputs += [_PRICE_ROWS.raw(), _VOLUME_TYPE_ROWS.raw()]
+    return digest(*inputs), project_id
+
+
+def _template(doc: dict[str, Any], now: datetime, text: str) -> tuple[bytes, ...] | None:
+    """The running invoice's answer `text` (`doc` encoded) split where `now` goes: at the
+    end of each line that ends at `now`. None when the split would not give `text` back."""
+    now_text = format_time(now)
+    marked = 0
+    for label in LABELS.values():
+        for row in doc[label]:
+            if row["adjusts"] is None and row["adjusted_end_date"] == now_text:
+                row["adjusted_end_date"] = _NOW
+                marked += 1
+                if row["end_date"] == now_text:
+                    row["end_date"] = _NOW
+                    marked += 1
+    parts = tuple(json_text(doc).encode().split(_NOW_JSON))
+    if len(parts) != marked + 1 or json_text(now_text).encode().join(parts) != text.encode():
         return None
-    lines = _LINE_ROWS.raw(invoice=key)
-    around: list[tuple[Any, ...]] = []
-    if lines:
-        column = _LINE_ROWS.columns().index("start")
-        starts = [InvoiceLine.start.python_value(line[column]) for line in lines]
-        around = _AROUND.raw(
-            project_id=row["project_id"],
-            first=Interval.start.db_value(min(starts)),
-            last=Interval.start.db_value(max(starts)),
-        )
-    inputs = (found[0], lines, around, _PRICE_ROWS.raw(), _VOLUME_TYPE_ROWS.raw())
-    return digest(*inputs), str(row["project_id"])
+    return parts
 
 
 # --- overviews -----------------------------------------------------------------------------
@@ -833,6 +947,8 @@ class RintikRoutes:
         self.settings = settings
         self.clock = clock
         self.max_body_bytes = max_body_bytes
+        #: What the rules take from the settings file (`invoices.rules_from`).
+        self.billing = tuple(settings[f"billing.{name}"] for name in BILLING_FILE_SETTINGS)
 
     def _rules(self) -> rating.RatingRules:
         return invoices.rules_from(self.settings)
@@ -1019,26 +1135,50 @@ class RintikRoutes:
         entries = invoices.list_invoices(now, self._rules(), tenant)
         return reply([invoice_json(entry, now) for entry in entries])
 
-    def get_invoice(self, invoice_id: str) -> str:
-        """A closed invoice's answer comes from `CLOSED_INVOICES` while nothing it is made
-        of has changed; an open one is computed now."""
+    def get_invoice(self, invoice_id: str) -> bytes:
+        """Answered from `INVOICE_ANSWERS` while nothing it is made of has changed and, for
+        a running invoice, until the first instant its amounts or lines may change; else
+        computed, and kept when it can be."""
         tenant = self._tenant()
         key = _int_id(invoice_id, "invoice")
+        now = self.clock()
+        slot = str(key).encode()
         with read_snapshot():  # the digest and the answer from the same state
-            closed = _closed_digest(key)
-            if closed is None:
-                return reply(invoice_json(self._invoice(invoice_id), self.clock()))
-            found = CLOSED_INVOICES.get(closed[0])
-            if found is None:
-                doc, around_only = _invoice_json(self._invoice(invoice_id), self.clock())
-                found = (closed[1], json_text(doc))
-                if around_only:
-                    CLOSED_INVOICES.put(closed[0], found)
-        project_id, text = found
-        if tenant is not None and project_id != tenant:
+            answer = INVOICE_ANSWERS.get(slot)
+            if answer is not None and not answer.since <= now < answer.until:
+                answer = None
+            if answer is not None:
+                found = _answer_digest(key, answer.window, self.billing)
+                if found is None or found[0] != answer.key:
+                    answer = None
+            ANSWER_COUNTS.count(answer is not None)
+            if answer is None:
+                answer = self._answer(key, now)
+        if tenant is not None and answer.project_id != tenant:
             raise not_found(f"invoice {key} is not an invoice of project {tenant}")
         bottle.response.content_type = JSON
-        return text
+        return answer.body(now)
+
+    def _answer(self, key: int, now: datetime) -> _Answer:
+        """The answer about invoice `key` computed now, kept in `INVOICE_ANSWERS` when it
+        can be: it read only the intervals around its lines, and it stays the same for a
+        while (a running invoice under exact rounding does not)."""
+        try:
+            shown, until = invoices.show_invoice_until(key, now, self._rules())
+        except NotFound as exc:
+            raise not_found(str(exc)) from None
+        doc, around_only, window = _invoice_json(shown, now)
+        text = json_text(doc)
+        closed = shown["state"] in invoices.CLOSED_STATES
+        parts = (text.encode(),) if closed else _template(doc, now, text)
+        answer = _Answer(
+            b"", window, _ALWAYS if closed else now, until, shown["project_id"], (text.encode(),)
+        )
+        found = _answer_digest(key, window, self.billing)
+        if around_only and parts is not None and found is not None and now < until:
+            answer = replace(answer, key=found[0], parts=parts)
+            INVOICE_ANSWERS.put(str(key).encode(), answer)
+        return answer
 
     def _set_paid(self, invoice_id: str, paid: bool) -> str:
         doc = self._invoice(invoice_id)
