@@ -41,6 +41,7 @@ from decimal import Decimal
 from typing import Any
 
 import bottle
+import peewee
 
 from rintik_lite import importer, invoices, services
 from rintik_lite.api.errors import (
@@ -60,7 +61,7 @@ from rintik_lite.api.errors import (
 from rintik_lite.api.openapi import DATE_SCHEMA, ID_SCHEMA, Operation
 from rintik_lite.billing import rating
 from rintik_lite.billing.periods import Period
-from rintik_lite.db import DigestCache, Prepared, digest, read_snapshot
+from rintik_lite.db import DigestCache, Prepared, database, digest, is_sqlite, read_snapshot
 from rintik_lite.errors import InvalidInput, NotFound
 from rintik_lite.ledger.notifications import format_time, parse_time
 from rintik_lite.models import (
@@ -499,6 +500,50 @@ class AnswerCounts:
 
 
 ANSWER_COUNTS = AnswerCounts()
+
+
+class _Checked(threading.local):
+    """Per server thread, on SQLite: its connection's change token (`_change_token`) and
+    the answers found up to date under it (their digest matched, or they were computed
+    then). While the token stays the same nothing was committed to the database by anyone,
+    so they still are: their digest is not read again."""
+
+    def __init__(self) -> None:
+        self.connection: Any = None
+        self.token: tuple[int, int] | None = None
+        self.answers: dict[bytes, _Answer] = {}
+
+    def update(self) -> None:
+        """Take the connection's token now; forget the answers when it changed."""
+        connection, token = _change_token()
+        if connection is not self.connection or token != self.token or not token:
+            self.connection, self.token = connection, token
+            self.answers = {}
+
+    def up_to_date(self, slot: bytes, answer: _Answer) -> bool:
+        return self.token is not None and self.answers.get(slot) is answer
+
+    def add(self, slot: bytes, answer: _Answer) -> None:
+        if self.token is not None:
+            if len(self.answers) >= INVOICE_ANSWERS.size:
+                self.answers = {}
+            self.answers[slot] = answer
+
+
+def _change_token() -> tuple[Any, tuple[int, int] | None]:
+    """This thread's SQLite connection, and a token of it that differs from any it had
+    before whenever something was committed to the database in between: by another
+    connection, of this process or another (`PRAGMA data_version`), or by this one (its
+    count of rows inserted, changed and deleted). (None, None) on PostgreSQL."""
+    if not is_sqlite():
+        return None, None
+    with peewee.__exception_wrapper__:
+        connection = database.connection()
+        (version,) = connection.execute("PRAGMA data_version").fetchone()
+        return connection, (int(version), int(connection.total_changes))
+
+
+_CHECKED = _Checked()
 _ALWAYS = datetime.min.replace(tzinfo=UTC)
 #: Stands for `now` in a running invoice's answer while it is encoded: random, so that no
 #: stored text (a resource's name) can be taken for it.
@@ -1143,17 +1188,24 @@ class RintikRoutes:
         key = _int_id(invoice_id, "invoice")
         now = self.clock()
         slot = str(key).encode()
-        with read_snapshot():  # the digest and the answer from the same state
-            answer = INVOICE_ANSWERS.get(slot)
-            if answer is not None and not answer.since <= now < answer.until:
-                answer = None
-            if answer is not None:
-                found = _answer_digest(key, answer.window, self.billing)
-                if found is None or found[0] != answer.key:
-                    answer = None
-            ANSWER_COUNTS.count(answer is not None)
-            if answer is None:
-                answer = self._answer(key, now)
+        checked = _CHECKED
+        checked.update()
+        answer = INVOICE_ANSWERS.get(slot)
+        if answer is not None and not answer.since <= now < answer.until:
+            answer = None
+        if answer is None or not checked.up_to_date(slot, answer):
+            with read_snapshot():  # the digest and the answer from the same state
+                if answer is not None:
+                    found = _answer_digest(key, answer.window, self.billing)
+                    if found is None or found[0] != answer.key:
+                        answer = None
+                ANSWER_COUNTS.count(answer is not None)
+                if answer is None:
+                    answer = self._answer(key, now)
+                elif answer.key:
+                    checked.add(slot, answer)
+        else:
+            ANSWER_COUNTS.count(True)
         if tenant is not None and answer.project_id != tenant:
             raise not_found(f"invoice {key} is not an invoice of project {tenant}")
         bottle.response.content_type = JSON
@@ -1178,6 +1230,7 @@ class RintikRoutes:
         if around_only and parts is not None and found is not None and now < until:
             answer = replace(answer, key=found[0], parts=parts)
             INVOICE_ANSWERS.put(str(key).encode(), answer)
+            _CHECKED.add(str(key).encode(), answer)
         return answer
 
     def _set_paid(self, invoice_id: str, paid: bool) -> str:

@@ -16,6 +16,7 @@ from webtest import TestApp
 
 from rintik_lite import invoices
 from rintik_lite.api import create_app, rintik
+from rintik_lite.db import connect
 from rintik_lite.ledger.notifications import format_time
 from rintik_lite.models import Interval
 from rintik_lite.settings import Settings
@@ -306,3 +307,28 @@ def test_an_invoice_needing_every_interval_of_a_resource_is_not_cached(db_url: s
     assert len(rintik.INVOICE_ANSWERS) == 0
     Interval.update(name="moved").where(Interval.entity_id == "i-a").execute()
     assert app.get(f"/api/invoice/{invoice}/", headers=H).json["instances"][0]["name"] == "moved"
+
+
+def test_a_change_committed_by_another_connection_shows_on_the_next_read(
+    db_url: str,
+) -> None:
+    """Another process's write (the collector's, the CLI's): on SQLite the answers found up
+    to date under this connection's token are checked again once it has committed."""
+    running = Running(db_url)
+    now = utc(2026, 11, 21, 12, 10)
+    body = running.read(now)
+    before = hits()
+    assert running.read(now) == body and hits() == before + 1
+    other = connect(db_url)  # a connection of its own
+    mark = "?" if db_url.startswith("sqlite") else "%s"
+    try:
+        with other.atomic():
+            other.execute_sql(
+                f'UPDATE "interval" SET "name" = {mark} WHERE "entity_id" = {mark}',
+                ("renamed", "i-a"),
+            )
+    finally:
+        other.close()
+    changed = running.read(now)
+    assert json.loads(changed)["instances"][0]["name"] == "renamed"
+    assert running.read(now) == changed
