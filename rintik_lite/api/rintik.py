@@ -510,7 +510,7 @@ class _Checked(threading.local):
 
     def __init__(self) -> None:
         self.connection: Any = None
-        self.token: tuple[int, int] | None = None
+        self.token: tuple[int, int, int] | None = None
         self.answers: dict[bytes, _Answer] = {}
 
     def update(self) -> None:
@@ -530,17 +530,19 @@ class _Checked(threading.local):
             self.answers[slot] = answer
 
 
-def _change_token() -> tuple[Any, tuple[int, int] | None]:
+def _change_token() -> tuple[Any, tuple[int, int, int] | None]:
     """This thread's SQLite connection, and a token of it that differs from any it had
     before whenever something was committed to the database in between: by another
     connection, of this process or another (`PRAGMA data_version`), or by this one (its
-    count of rows inserted, changed and deleted). (None, None) on PostgreSQL."""
+    count of rows inserted, changed and deleted, and the schema's version for what that
+    count leaves out: tables dropped or made). (None, None) on PostgreSQL."""
     if not is_sqlite():
         return None, None
     with peewee.__exception_wrapper__:
         connection = database.connection()
         (version,) = connection.execute("PRAGMA data_version").fetchone()
-        return connection, (int(version), int(connection.total_changes))
+        (schema,) = connection.execute("PRAGMA schema_version").fetchone()
+        return connection, (int(version), int(schema), int(connection.total_changes))
 
 
 _CHECKED = _Checked()

@@ -16,7 +16,7 @@ from webtest import TestApp
 
 from rintik_lite import invoices
 from rintik_lite.api import create_app, rintik
-from rintik_lite.db import connect
+from rintik_lite.db import connect, database
 from rintik_lite.ledger.notifications import format_time
 from rintik_lite.models import Interval
 from rintik_lite.settings import Settings
@@ -332,3 +332,23 @@ def test_a_change_committed_by_another_connection_shows_on_the_next_read(
     changed = running.read(now)
     assert json.loads(changed)["instances"][0]["name"] == "renamed"
     assert running.read(now) == changed
+
+
+def test_a_table_made_anew_on_the_same_connection_shows_on_the_next_read(db_url: str) -> None:
+    """A schema change counts no row: the schema's version is part of the token."""
+    settings = make_settings(db_url, billing__tax_percent="10")
+    app = make_app(settings)
+    set_prices(app)
+    october()
+    invoice = {d["project_id"]: d["id"] for d in close_october(settings)}[PA]
+    assert read(app, invoice)["instances"][0]["name"] == "web"
+    app.get(f"/api/invoice/{invoice}/", headers=H)  # kept as up to date under the token
+    database.execute_sql('ALTER TABLE "interval" RENAME TO "interval_before"')
+    database.execute_sql('CREATE TABLE "interval" AS SELECT * FROM "interval_before" WHERE 1 = 0')
+    doc = app.get(f"/api/invoice/{invoice}/", headers=H).json
+    assert doc["instances"][0]["name"] is None
+    assert doc == fresh_doc(settings, invoice)
+
+
+def fresh_doc(settings: Settings, invoice_id: int) -> Any:
+    return json.loads(fresh(settings, invoice_id, NOW))
