@@ -502,32 +502,56 @@ class AnswerCounts:
 ANSWER_COUNTS = AnswerCounts()
 
 
-class _Checked(threading.local):
-    """Per server thread, on SQLite: its connection's change token (`_change_token`) and
-    the answers found up to date under it (their digest matched, or they were computed
-    then). While the token stays the same nothing was committed to the database by anyone,
-    so they still are: their digest is not read again."""
+class _Unchanged:
+    """On SQLite: the answers found up to date (their digest matched, or they were just
+    computed) since the database last changed, which need no digest read again.
+
+    Each server thread takes its connection's change token (`_change_token`) at the start
+    of each request: when it differs from the one it took before (or the thread has not
+    taken one with this connection yet), something was committed meanwhile, and the
+    `generation` goes up, which forgets every answer. An answer checked during a request is
+    kept with the generation taken at its start, and is up to date for a later request
+    only while the generation is still the one that request took at its start: a commit
+    before then shows in the token of every connection that reads it afterwards, whichever
+    thread reads it first moves the generation past the answer's."""
 
     def __init__(self) -> None:
-        self.connection: Any = None
-        self.token: tuple[int, int, int] | None = None
-        self.answers: dict[bytes, _Answer] = {}
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.generation = 0
+        self._answers: dict[bytes, tuple[_Answer, int]] = {}
 
-    def update(self) -> None:
-        """Take the connection's token now; forget the answers when it changed."""
+    def start(self) -> int | None:
+        """At the start of a request: the generation it works under (None on PostgreSQL,
+        where no answer is taken as up to date without reading its digest)."""
         connection, token = _change_token()
-        if connection is not self.connection or token != self.token or not token:
-            self.connection, self.token = connection, token
-            self.answers = {}
+        if token is None:
+            return None
+        local = self._local
+        if getattr(local, "connection", None) is not connection or local.token != token:
+            local.connection, local.token = connection, token
+            with self._lock:
+                self.generation += 1
+                self._answers = {}
+        return self.generation
 
-    def up_to_date(self, slot: bytes, answer: _Answer) -> bool:
-        return self.token is not None and self.answers.get(slot) is answer
+    def up_to_date(self, slot: bytes, answer: _Answer, generation: int | None) -> bool:
+        found = self._answers.get(slot)
+        return (
+            generation is not None
+            and found is not None
+            and found[0] is answer
+            and found[1] == generation == self.generation
+        )
 
-    def add(self, slot: bytes, answer: _Answer) -> None:
-        if self.token is not None:
-            if len(self.answers) >= INVOICE_ANSWERS.size:
-                self.answers = {}
-            self.answers[slot] = answer
+    def add(self, slot: bytes, answer: _Answer, generation: int | None) -> None:
+        if generation is None:
+            return
+        with self._lock:
+            if generation == self.generation:
+                if len(self._answers) >= INVOICE_ANSWERS.size:
+                    self._answers = {}
+                self._answers[slot] = (answer, generation)
 
 
 def _change_token() -> tuple[Any, tuple[int, int, int] | None]:
@@ -545,7 +569,7 @@ def _change_token() -> tuple[Any, tuple[int, int, int] | None]:
         return connection, (int(version), int(schema), int(connection.total_changes))
 
 
-_CHECKED = _Checked()
+UNCHANGED = _Unchanged()
 _ALWAYS = datetime.min.replace(tzinfo=UTC)
 #: Stands for `now` in a running invoice's answer while it is encoded: random, so that no
 #: stored text (a resource's name) can be taken for it.
@@ -1190,12 +1214,11 @@ class RintikRoutes:
         key = _int_id(invoice_id, "invoice")
         now = self.clock()
         slot = str(key).encode()
-        checked = _CHECKED
-        checked.update()
+        generation = UNCHANGED.start()
         answer = INVOICE_ANSWERS.get(slot)
         if answer is not None and not answer.since <= now < answer.until:
             answer = None
-        if answer is None or not checked.up_to_date(slot, answer):
+        if answer is None or not UNCHANGED.up_to_date(slot, answer, generation):
             with read_snapshot():  # the digest and the answer from the same state
                 if answer is not None:
                     found = _answer_digest(key, answer.window, self.billing)
@@ -1203,9 +1226,9 @@ class RintikRoutes:
                         answer = None
                 ANSWER_COUNTS.count(answer is not None)
                 if answer is None:
-                    answer = self._answer(key, now)
-                elif answer.key:
-                    checked.add(slot, answer)
+                    answer = self._answer(key, now, generation)
+                else:
+                    UNCHANGED.add(slot, answer, generation)
         else:
             ANSWER_COUNTS.count(True)
         if tenant is not None and answer.project_id != tenant:
@@ -1213,7 +1236,7 @@ class RintikRoutes:
         bottle.response.content_type = JSON
         return answer.body(now)
 
-    def _answer(self, key: int, now: datetime) -> _Answer:
+    def _answer(self, key: int, now: datetime, generation: int | None) -> _Answer:
         """The answer about invoice `key` computed now, kept in `INVOICE_ANSWERS` when it
         can be: it read only the intervals around its lines, and it stays the same for a
         while (a running invoice under exact rounding does not)."""
@@ -1232,7 +1255,7 @@ class RintikRoutes:
         if around_only and parts is not None and found is not None and now < until:
             answer = replace(answer, key=found[0], parts=parts)
             INVOICE_ANSWERS.put(str(key).encode(), answer)
-            _CHECKED.add(str(key).encode(), answer)
+            UNCHANGED.add(str(key).encode(), answer, generation)
         return answer
 
     def _set_paid(self, invoice_id: str, paid: bool) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -352,3 +353,46 @@ def test_a_table_made_anew_on_the_same_connection_shows_on_the_next_read(db_url:
 
 def fresh_doc(settings: Settings, invoice_id: int) -> Any:
     return json.loads(fresh(settings, invoice_id, NOW))
+
+
+def test_a_commit_is_seen_by_every_server_thread(db_url: str) -> None:
+    """Answers checked in one thread are taken as up to date in another only until some
+    connection commits: each thread then sees the change on its next read, whichever
+    thread read since."""
+    running = Running(db_url)
+    now = utc(2026, 11, 21, 12, 10)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # a second server thread
+
+        def read_here() -> bytes:
+            return running.read(now)
+
+        def read_there() -> bytes:
+            return pool.submit(running.read, now).result()
+
+        body = running.read(now)
+        assert read_there() == body
+        before = hits()
+        assert running.read(now) == read_there() == body
+        assert hits() == before + 2
+        for name, first, second in (
+            ("renamed", read_here, read_there),
+            ("again", read_there, read_here),
+        ):
+            rename(db_url, name)
+            assert json.loads(first())["instances"][0]["name"] == name
+            assert json.loads(second())["instances"][0]["name"] == name
+        pool.submit(database.close).result()
+
+
+def rename(db_url: str, name: str) -> None:
+    """Rename instance i-a over a connection of its own (another process's)."""
+    other = connect(db_url)
+    mark = "?" if db_url.startswith("sqlite") else "%s"
+    try:
+        with other.atomic():
+            other.execute_sql(
+                f'UPDATE "interval" SET "name" = {mark} WHERE "entity_id" = {mark}',
+                (name, "i-a"),
+            )
+    finally:
+        other.close()
