@@ -614,23 +614,25 @@ def _answer_digest(
     return digest(*inputs), project_id
 
 
-def _template(doc: dict[str, Any], now: datetime, text: str) -> tuple[bytes, ...] | None:
-    """The running invoice's answer `text` (`doc` encoded) split where `now` goes: at the
-    end of each line that ends at `now`. None when the split would not give `text` back."""
+def _template(doc: dict[str, Any], now: datetime) -> tuple[bytes, ...] | None:
+    """A running invoice's answer (`doc`, encoded) split where `now` goes: at the end of
+    each line that ends at `now`, so that joined with `now` the parts are `doc` encoded.
+    None (and `doc` as it was) when some other text of the answer is the mark."""
     now_text = format_time(now)
-    marked = 0
+    marked: list[tuple[dict[str, Any], str]] = []
     for label in LABELS.values():
         for row in doc[label]:
             if row["adjusts"] is None and row["adjusted_end_date"] == now_text:
-                row["adjusted_end_date"] = _NOW
-                marked += 1
-                if row["end_date"] == now_text:
-                    row["end_date"] = _NOW
-                    marked += 1
+                for name in ("adjusted_end_date", "end_date"):
+                    if row[name] == now_text:
+                        row[name] = _NOW
+                        marked.append((row, name))
     parts = tuple(json_text(doc).encode().split(_NOW_JSON))
-    if len(parts) != marked + 1 or json_text(now_text).encode().join(parts) != text.encode():
-        return None
-    return parts
+    if len(parts) == len(marked) + 1:
+        return parts
+    for row, name in marked:
+        row[name] = now_text
+    return None
 
 
 # --- overviews -----------------------------------------------------------------------------
@@ -1245,15 +1247,15 @@ class RintikRoutes:
         except NotFound as exc:
             raise not_found(str(exc)) from None
         doc, around_only, window = _invoice_json(shown, now)
-        text = json_text(doc)
         closed = shown["state"] in invoices.CLOSED_STATES
-        parts = (text.encode(),) if closed else _template(doc, now, text)
-        answer = _Answer(
-            b"", window, _ALWAYS if closed else now, until, shown["project_id"], (text.encode(),)
-        )
-        found = _answer_digest(key, window, self.billing)
-        if around_only and parts is not None and found is not None and now < until:
-            answer = replace(answer, key=found[0], parts=parts)
+        keep = around_only and now < until
+        template = _template(doc, now) if keep and not closed else None
+        keep = keep and (closed or template is not None)
+        parts = template if template is not None else (json_text(doc).encode(),)
+        answer = _Answer(b"", window, _ALWAYS if closed else now, until, shown["project_id"], parts)
+        found = _answer_digest(key, window, self.billing) if keep else None
+        if found is not None:
+            answer = replace(answer, key=found[0])
             INVOICE_ANSWERS.put(str(key).encode(), answer)
             UNCHANGED.add(str(key).encode(), answer, generation)
         return answer

@@ -396,3 +396,18 @@ def rename(db_url: str, name: str) -> None:
             )
     finally:
         other.close()
+
+
+def test_an_answer_holding_the_mark_of_now_is_not_kept(db_url: str) -> None:
+    """The mark written where `now` goes is random; were a stored text the mark (a name),
+    the answer would not be split, nor kept."""
+    running = Running(db_url)
+    record(
+        trace.instance(
+            "create.end", utc(2026, 11, 20), project=PA, instance_id="i-m", name=rintik._NOW
+        )
+    )
+    body = running.read(utc(2026, 11, 21, 12, 10))
+    assert rintik._NOW in body.decode()
+    assert running.entry() is None
+    assert running.read(utc(2026, 11, 21, 12, 11)) != body
