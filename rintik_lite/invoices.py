@@ -337,24 +337,6 @@ class BillLine:
             price_key=line.price_key,
         )
 
-    @classmethod
-    def frozen(cls, row: InvoiceLine) -> BillLine:
-        return cls(
-            entity_id=row.entity_id,
-            entity_type=row.entity_type,
-            description=row.description,
-            start=row.start,
-            end=row.end,
-            hours=row.hours,
-            quantity=row.quantity,
-            unit_price=row.unit_price,
-            amount=row.amount,
-            missing_price=row.missing_price,
-            price_kind=row.price_kind,
-            price_key=row.price_key,
-            adjusts=row.adjusts_id,
-        )
-
     def to_json(self) -> dict[str, Any]:
         return {
             "entity_id": self.entity_id,
@@ -515,13 +497,14 @@ def _adjustments(project_id: str, before: Period, billing: _Billing) -> list[Bil
         return []
     ids = [c.id for c in closed]
     billed: dict[int, dict[str, list[BillLine]]] = defaultdict(lambda: defaultdict(list))
-    query = InvoiceLine.select().where(
-        (InvoiceLine.invoice.in_(ids) & InvoiceLine.adjusts.is_null())
-        | InvoiceLine.adjusts.in_(ids)
-    )
-    for row in query:
-        target = row.adjusts_id if row.adjusts_id is not None else row.invoice_id
-        billed[target][row.entity_id].append(BillLine.frozen(row))
+    wanted = set(ids)
+    # Every line of the project's closed invoices, those billed for `ids` kept: their own
+    # lines and the adjustments to them (only ever on a later invoice of the project).
+    for invoice_id, *values in _PROJECT_LINES.rows(project_id=project_id):
+        line = BillLine(*values)
+        if line.adjusts in wanted or (line.adjusts is None and invoice_id in wanted):
+            target = line.adjusts if line.adjusts is not None else invoice_id
+            billed[target][line.entity_id].append(line)
     last_end = Period.parse(closed[-1].period).end
     first_start = Period.parse(closed[0].period).start  # earlier intervals re-rate to nothing
     window = {
@@ -612,6 +595,25 @@ _FROZEN_LINES = Prepared(
         .order_by(InvoiceLine.position)
     ),
     "invoice",
+)
+
+
+_PROJECT_LINES = Prepared(
+    lambda project_id: (
+        InvoiceLine.select(
+            InvoiceLine.invoice,
+            *(getattr(InvoiceLine, name) for name in BillLine.__dataclass_fields__),
+        )
+        .where(
+            InvoiceLine.invoice.in_(
+                Invoice.select(Invoice.id).where(
+                    (Invoice.project_id == project_id) & Invoice.state.in_(CLOSED_STATES)
+                )
+            )
+        )
+        .order_by(InvoiceLine.invoice, InvoiceLine.position)
+    ),
+    "project_id",
 )
 
 
@@ -925,6 +927,27 @@ def show_invoice(invoice_id: int | str, now: datetime, rules: RatingRules) -> di
     if invoice.state in CLOSED_STATES:
         return _closed_json(invoice)
     return _live_json(invoice, now, rules, _Billing.load())
+
+
+def show_invoice_until(
+    invoice_id: int | str, now: datetime, rules: RatingRules
+) -> tuple[dict[str, Any], datetime]:
+    """`show_invoice`, and until when it stays the same but for `now` itself: for every
+    `later` in `[now, until)`, `show_invoice(invoice_id, later, rules)` on the same database
+    is this answer with each line's end that is `now` (a resource still running) being
+    `later` instead (`rating.steady_until`; the adjustments do not depend on `now`). A
+    closed invoice's answer does not depend on `now`: until `rating.FOREVER`."""
+    require_aware(now, "now")
+    rules = with_api_settings(rules)
+    invoice = _get(invoice_id)
+    if invoice.state in CLOSED_STATES:
+        return _closed_json(invoice), rating.FOREVER
+    billing = _Billing.load()
+    period = Period.parse(invoice.period)
+    rows = _PROJECT_OVERLAPPING.rows(**_window(period, invoice.project_id))  # as _live_lines
+    usages = [billing.usage(IntervalRow(*row)) for row in rows]
+    until = rating.steady_until(usages, period, now, billing.prices, rules)
+    return _live_json(invoice, now, rules, billing), until
 
 
 def invoice_for(

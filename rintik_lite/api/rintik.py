@@ -31,13 +31,17 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import bottle
+import peewee
 
 from rintik_lite import importer, invoices, services
 from rintik_lite.api.errors import (
@@ -57,11 +61,12 @@ from rintik_lite.api.errors import (
 from rintik_lite.api.openapi import DATE_SCHEMA, ID_SCHEMA, Operation
 from rintik_lite.billing import rating
 from rintik_lite.billing.periods import Period
-from rintik_lite.db import DigestCache, Prepared, digest, read_snapshot
+from rintik_lite.db import DigestCache, Prepared, database, digest, is_sqlite, read_snapshot
 from rintik_lite.errors import InvalidInput, NotFound
-from rintik_lite.ledger.notifications import parse_time
+from rintik_lite.ledger.notifications import format_time, parse_time
 from rintik_lite.models import (
     INTERVAL_ROWS,
+    BillingSetting,
     Interval,
     IntervalRow,
     Invoice,
@@ -114,6 +119,9 @@ OVERVIEWS: tuple[str, ...] = (
     "price_total_resource",
     "price_active_resource",
 )
+
+#: The `[billing]` settings `invoices.rules_from` reads.
+BILLING_FILE_SETTINGS = ("rounding", "decimal_places", "tax_percent", "currency")
 
 MONEY_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,30})?$"
 _MONEY = re.compile(MONEY_PATTERN, re.ASCII)
@@ -257,13 +265,14 @@ class _LineContext:
         self.project_id = project_id
         self.intervals: dict[str, list[IntervalRow]] = defaultdict(list)
         self.complete: set[str] = set()  # resources whose every interval was read
+        #: The bounds of the `_AROUND` read (database values), None without lines.
+        self.window: tuple[Any, Any] | None = None
         starts = [parse_time(line["start"]) for line in lines]
         if starts:
-            rows = _AROUND.rows(
-                project_id=project_id,
-                first=Interval.start.db_value(min(starts)),
-                last=Interval.start.db_value(max(starts)),
-            )
+            first = Interval.start.db_value(min(starts))
+            last = Interval.start.db_value(max(starts))
+            self.window = (first, last)
+            rows = _AROUND.rows(project_id=project_id, first=first, last=last)
             for row in rows:
                 self.intervals[row[0]].append(IntervalRow(*row))
         self.type_names = services.volume_type_names()
@@ -367,10 +376,13 @@ def invoice_json(invoice: Mapping[str, Any], now: datetime) -> dict[str, Any]:
     return _invoice_json(invoice, now)[0]
 
 
-def _invoice_json(invoice: Mapping[str, Any], now: datetime) -> tuple[dict[str, Any], bool]:
-    """`invoice_json`, and whether it read only the project's intervals around the lines
-    (no resource needed all its intervals: see `_LineContext`)."""
+def _invoice_json(
+    invoice: Mapping[str, Any], now: datetime
+) -> tuple[dict[str, Any], bool, tuple[Any, Any] | None]:
+    """`invoice_json`, whether it read only the project's intervals around the lines (no
+    resource needed all its intervals: see `_LineContext`), and their window."""
     around_only = True
+    window = None
     state = invoice["state"]
     closed = state in invoices.CLOSED_STATES
     currency = invoice["currency"]
@@ -402,7 +414,8 @@ def _invoice_json(invoice: Mapping[str, Any], now: datetime) -> tuple[dict[str, 
             groups[LABELS[line["entity_type"]]].append(row)
         doc.update(groups)
         around_only = not context.complete
-    return doc, around_only
+        window = context.window
+    return doc, around_only, window
 
 
 # --- closed invoices, cached ---------------------------------------------------------------
@@ -417,35 +430,209 @@ _LINE_ROWS = Prepared(
 _PRICE_ROWS = Prepared(lambda: Price.select().order_by(Price.id))
 _VOLUME_TYPE_ROWS = Prepared(lambda: VolumeType.select().order_by(VolumeType.type_id))
 
-#: The answers to `GET /api/invoice/<id>/` of closed invoices, with their project, by the
-#: digest of everything they are made of, as stored: the invoice's row and lines, the
-#: project's intervals around the lines, the prices and the volume types.
-CLOSED_INVOICES: DigestCache[tuple[str, str]] = DigestCache(1024)
+_SETTING_ROWS = Prepared(lambda: BillingSetting.select().order_by(BillingSetting.key))
+_CLOSED_OF_PROJECT = Prepared(
+    lambda project_id: (
+        Invoice.select()
+        .where((Invoice.project_id == project_id) & Invoice.state.in_(invoices.CLOSED_STATES))
+        .order_by(Invoice.id)
+    ),
+    "project_id",
+)
+#: Every interval of a project overlapping `[first, end]`: what a running invoice is rated
+#: from (its period), what its adjustments re-rate (the closed periods before it) and what
+#: its lines are shown with (`_AROUND`), in one read.
+_PROJECT_SINCE = Prepared(
+    lambda project_id, first, end: (
+        Interval.select()
+        .where(
+            (Interval.project_id == project_id)
+            & (Interval.start <= end)
+            & (Interval.end.is_null() | (Interval.end > first))
+        )
+        .order_by(Interval.id)
+    ),
+    "project_id",
+    "first",
+    "end",
+)
 
 
-def _closed_digest(key: int) -> tuple[bytes, str] | None:
-    """The digest of what the closed invoice `key` is shown from, and its project; None
-    when there is no such closed invoice."""
+@dataclass(frozen=True)
+class _Answer:
+    """A cached answer to `GET /api/invoice/<id>/`: the body, encoded, split where `now`
+    goes (the end of a running invoice's lines of resources still running), valid while the
+    digest of what it is made of, read again with `window`, is `key`, and for requests at
+    instants in `[since, until)` (`invoices.show_invoice_until`: a closed invoice's, always).
+    """
+
+    key: bytes
+    window: tuple[Any, Any] | None
+    since: datetime
+    until: datetime
+    project_id: str
+    parts: tuple[bytes, ...]
+
+    def body(self, now: datetime) -> bytes:
+        if len(self.parts) == 1:
+            return self.parts[0]
+        return json_text(format_time(now)).encode().join(self.parts)
+
+
+#: The answers to `GET /api/invoice/<id>/`, by invoice id (`_Answer`).
+INVOICE_ANSWERS: DigestCache[_Answer] = DigestCache(2048)
+
+
+class AnswerCounts:
+    """How many answers came from `INVOICE_ANSWERS` (`hits`) and how many were computed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.computed = 0
+
+    def count(self, hit: bool) -> None:
+        with self._lock:
+            if hit:
+                self.hits += 1
+            else:
+                self.computed += 1
+
+
+ANSWER_COUNTS = AnswerCounts()
+
+
+class _Unchanged:
+    """On SQLite: the answers found up to date (their digest matched, or they were just
+    computed) since the database last changed, which need no digest read again.
+
+    Each server thread takes its connection's change token (`_change_token`) at the start
+    of each request: when it differs from the one it took before (or the thread has not
+    taken one with this connection yet), something was committed meanwhile, and the
+    `generation` goes up, which forgets every answer. An answer checked during a request is
+    kept with the generation taken at its start, and is up to date for a later request
+    only while the generation is still the one that request took at its start: a commit
+    before then shows in the token of every connection that reads it afterwards, whichever
+    thread reads it first moves the generation past the answer's."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.generation = 0
+        self._answers: dict[bytes, tuple[_Answer, int]] = {}
+
+    def start(self) -> int | None:
+        """At the start of a request: the generation it works under (None on PostgreSQL,
+        where no answer is taken as up to date without reading its digest)."""
+        connection, token = _change_token()
+        if token is None:
+            return None
+        local = self._local
+        if getattr(local, "connection", None) is not connection or local.token != token:
+            local.connection, local.token = connection, token
+            with self._lock:
+                self.generation += 1
+                self._answers = {}
+        return self.generation
+
+    def up_to_date(self, slot: bytes, answer: _Answer, generation: int | None) -> bool:
+        found = self._answers.get(slot)
+        return (
+            generation is not None
+            and found is not None
+            and found[0] is answer
+            and found[1] == generation == self.generation
+        )
+
+    def add(self, slot: bytes, answer: _Answer, generation: int | None) -> None:
+        if generation is None:
+            return
+        with self._lock:
+            if generation == self.generation:
+                if len(self._answers) >= INVOICE_ANSWERS.size:
+                    self._answers = {}
+                self._answers[slot] = (answer, generation)
+
+
+def _change_token() -> tuple[Any, tuple[int, int, int] | None]:
+    """This thread's SQLite connection, and a token of it that differs from any it had
+    before whenever something was committed to the database in between: by another
+    connection, of this process or another (`PRAGMA data_version`), or by this one (its
+    count of rows inserted, changed and deleted, and the schema's version for what that
+    count leaves out: tables dropped or made). (None, None) on PostgreSQL."""
+    if not is_sqlite():
+        return None, None
+    with peewee.__exception_wrapper__:
+        connection = database.connection()
+        (version,) = connection.execute("PRAGMA data_version").fetchone()
+        (schema,) = connection.execute("PRAGMA schema_version").fetchone()
+        return connection, (int(version), int(schema), int(connection.total_changes))
+
+
+UNCHANGED = _Unchanged()
+_ALWAYS = datetime.min.replace(tzinfo=UTC)
+#: Stands for `now` in a running invoice's answer while it is encoded: random, so that no
+#: stored text (a resource's name) can be taken for it.
+_NOW = f"now-{secrets.token_hex(16)}"
+_NOW_JSON = json_text(_NOW).encode()
+
+
+def _answer_digest(
+    key: int, window: tuple[Any, Any] | None, billing: tuple[Any, ...]
+) -> tuple[bytes, str] | None:
+    """The digest of everything the answer about invoice `key` is made of, as stored, and
+    its project; None when there is no such invoice. Closed: its row and lines, the
+    project's intervals around the lines (`window`), the prices and the volume types.
+    Running: its row, the rules (`billing`: the settings file's, and the billing settings
+    stored over the API), the project's
+    closed invoices (their lines never change), its intervals from the earliest of its
+    period, the closed periods before it and `window`, the prices and the volume types."""
     if not 0 < key < 2**31:  # the id column's range
         return None
     found = _INVOICE_ROW.raw(key=key)
     if not found:
         return None
     row = dict(zip(_INVOICE_ROW.columns(), found[0], strict=True))
-    if row["state"] not in invoices.CLOSED_STATES:
-        return None
-    lines = _LINE_ROWS.raw(invoice=key)
-    around: list[tuple[Any, ...]] = []
-    if lines:
-        column = _LINE_ROWS.columns().index("start")
-        starts = [InvoiceLine.start.python_value(line[column]) for line in lines]
-        around = _AROUND.raw(
-            project_id=row["project_id"],
-            first=Interval.start.db_value(min(starts)),
-            last=Interval.start.db_value(max(starts)),
-        )
-    inputs = (found[0], lines, around, _PRICE_ROWS.raw(), _VOLUME_TYPE_ROWS.raw())
-    return digest(*inputs), str(row["project_id"])
+    project_id = str(row["project_id"])
+    inputs: list[Any] = [found[0]]
+    if row["state"] in invoices.CLOSED_STATES:
+        inputs.append(_LINE_ROWS.raw(invoice=key))
+        if window is not None:
+            inputs.append(_AROUND.raw(project_id=project_id, first=window[0], last=window[1]))
+    else:
+        period = Period.parse(row["period"])
+        closed = _CLOSED_OF_PROJECT.raw(project_id=project_id)
+        column = _CLOSED_OF_PROJECT.columns().index("period")
+        earlier = [Period.parse(c[column]) for c in closed if c[column] < str(period)]
+        first = Interval.start.db_value(min([period, *earlier]).start)
+        end = Interval.start.db_value(period.end)
+        if window is not None:
+            first, end = min(first, window[0]), max(end, window[1])
+        intervals = _PROJECT_SINCE.raw(project_id=project_id, first=first, end=end)
+        inputs += [billing, _SETTING_ROWS.raw(), closed, intervals]
+    inputs += [_PRICE_ROWS.raw(), _VOLUME_TYPE_ROWS.raw()]
+    return digest(*inputs), project_id
+
+
+def _template(doc: dict[str, Any], now: datetime) -> tuple[bytes, ...] | None:
+    """A running invoice's answer (`doc`, encoded) split where `now` goes: at the end of
+    each line that ends at `now`, so that joined with `now` the parts are `doc` encoded.
+    None (and `doc` as it was) when some other text of the answer is the mark."""
+    now_text = format_time(now)
+    marked: list[tuple[dict[str, Any], str]] = []
+    for label in LABELS.values():
+        for row in doc[label]:
+            if row["adjusts"] is None and row["adjusted_end_date"] == now_text:
+                for name in ("adjusted_end_date", "end_date"):
+                    if row[name] == now_text:
+                        row[name] = _NOW
+                        marked.append((row, name))
+    parts = tuple(json_text(doc).encode().split(_NOW_JSON))
+    if len(parts) == len(marked) + 1:
+        return parts
+    for row, name in marked:
+        row[name] = now_text
+    return None
 
 
 # --- overviews -----------------------------------------------------------------------------
@@ -833,6 +1020,8 @@ class RintikRoutes:
         self.settings = settings
         self.clock = clock
         self.max_body_bytes = max_body_bytes
+        #: What the rules take from the settings file (`invoices.rules_from`).
+        self.billing = tuple(settings[f"billing.{name}"] for name in BILLING_FILE_SETTINGS)
 
     def _rules(self) -> rating.RatingRules:
         return invoices.rules_from(self.settings)
@@ -1019,26 +1208,57 @@ class RintikRoutes:
         entries = invoices.list_invoices(now, self._rules(), tenant)
         return reply([invoice_json(entry, now) for entry in entries])
 
-    def get_invoice(self, invoice_id: str) -> str:
-        """A closed invoice's answer comes from `CLOSED_INVOICES` while nothing it is made
-        of has changed; an open one is computed now."""
+    def get_invoice(self, invoice_id: str) -> bytes:
+        """Answered from `INVOICE_ANSWERS` while nothing it is made of has changed and, for
+        a running invoice, until the first instant its amounts or lines may change; else
+        computed, and kept when it can be."""
         tenant = self._tenant()
         key = _int_id(invoice_id, "invoice")
-        with read_snapshot():  # the digest and the answer from the same state
-            closed = _closed_digest(key)
-            if closed is None:
-                return reply(invoice_json(self._invoice(invoice_id), self.clock()))
-            found = CLOSED_INVOICES.get(closed[0])
-            if found is None:
-                doc, around_only = _invoice_json(self._invoice(invoice_id), self.clock())
-                found = (closed[1], json_text(doc))
-                if around_only:
-                    CLOSED_INVOICES.put(closed[0], found)
-        project_id, text = found
-        if tenant is not None and project_id != tenant:
+        now = self.clock()
+        slot = str(key).encode()
+        generation = UNCHANGED.start()
+        answer = INVOICE_ANSWERS.get(slot)
+        if answer is not None and not answer.since <= now < answer.until:
+            answer = None
+        if answer is None or not UNCHANGED.up_to_date(slot, answer, generation):
+            with read_snapshot():  # the digest and the answer from the same state
+                if answer is not None:
+                    found = _answer_digest(key, answer.window, self.billing)
+                    if found is None or found[0] != answer.key:
+                        answer = None
+                ANSWER_COUNTS.count(answer is not None)
+                if answer is None:
+                    answer = self._answer(key, now, generation)
+                else:
+                    UNCHANGED.add(slot, answer, generation)
+        else:
+            ANSWER_COUNTS.count(True)
+        if tenant is not None and answer.project_id != tenant:
             raise not_found(f"invoice {key} is not an invoice of project {tenant}")
         bottle.response.content_type = JSON
-        return text
+        return answer.body(now)
+
+    def _answer(self, key: int, now: datetime, generation: int | None) -> _Answer:
+        """The answer about invoice `key` computed now, kept in `INVOICE_ANSWERS` when it
+        can be: it read only the intervals around its lines, and it stays the same for a
+        while (a running invoice under exact rounding does not)."""
+        try:
+            shown, until = invoices.show_invoice_until(key, now, self._rules())
+        except NotFound as exc:
+            raise not_found(str(exc)) from None
+        doc, around_only, window = _invoice_json(shown, now)
+        closed = shown["state"] in invoices.CLOSED_STATES
+        keep = around_only and now < until
+        template = _template(doc, now) if keep and not closed else None
+        keep = keep and (closed or template is not None)
+        parts = template if template is not None else (json_text(doc).encode(),)
+        answer = _Answer(b"", window, _ALWAYS if closed else now, until, shown["project_id"], parts)
+        found = _answer_digest(key, window, self.billing) if keep else None
+        if found is not None:
+            answer = replace(answer, key=found[0])
+            INVOICE_ANSWERS.put(str(key).encode(), answer)
+            UNCHANGED.add(str(key).encode(), answer, generation)
+        return answer
 
     def _set_paid(self, invoice_id: str, paid: bool) -> str:
         doc = self._invoice(invoice_id)

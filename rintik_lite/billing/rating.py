@@ -47,7 +47,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, ROUND_HALF_UP, Context, Decimal, localcontext
 from fractions import Fraction
 from itertools import pairwise
@@ -421,6 +421,60 @@ def rate_usage(
     quantity = billable_quantity(usage.entity_type, usage.size)
     spans = _rate_span(usable, kind, keys, usage.project_id, start, end, quantity, rules)
     return _lines(usage, kind, quantity, spans)
+
+
+#: What `steady_until` returns when no later instant changes the lines.
+FOREVER = datetime.max.replace(tzinfo=UTC)
+_HOUR = timedelta(hours=1)
+
+
+def steady_until(
+    usages: Iterable[Usage],
+    period: Period,
+    now: datetime,
+    prices: Sequence[Price],
+    rules: RatingRules,
+) -> datetime:
+    """The first instant from ``now`` on at which rating ``usages`` for ``period`` may give
+    other lines than it gives at ``now``: for every ``later`` in ``[now, until)``,
+    ``rate_usage(u, period, later, prices, rules)`` equals the lines at ``now`` except that
+    each line ending at ``now`` (an interval still running, clipped at ``now``) ends at
+    ``later`` instead, with the same hours and amount.
+
+    The instants that may change the lines (rules 1 to 3), counted from ``now`` on: an
+    interval's start or end (clipped to the period) and the period's end, since a line
+    appears, stops following ``now`` or stops being open there; every price row's ``since``
+    (a split); and, under ``hour_ceil``, the next whole hour of a line ending at ``now``
+    since its start (one more hour billed just after it). Under ``exact`` rounding a line
+    ending at ``now`` bills more at every later instant: then ``until`` is ``now``, as it
+    is when one of those instants is ``now`` itself. :data:`FOREVER` when none comes.
+    """
+    require_aware(now, "now")
+    now = now.astimezone(UTC)
+    until = FOREVER
+    for price in prices:
+        if price.since is not None and now <= price.since < until:
+            until = price.since
+    for usage in usages:
+        lower = max(usage.start, period.start)
+        upper = period.end if usage.end is None else min(usage.end, period.end)
+        if upper <= lower:
+            continue  # never a line in this period
+        for instant in (lower, upper):
+            if now <= instant < until:
+                until = instant
+        if not lower < now < upper:
+            continue  # no line yet, or one that no longer follows `now`
+        for line in rate_usage(usage, period, now, prices, rules):
+            if line.end != now:
+                continue
+            if rules.rounding != "hour_ceil":
+                return now
+            hours = -(-(now - line.start) // _HOUR)  # ceil: the hour being billed ends
+            boundary = line.start + hours * _HOUR
+            if boundary < until:
+                until = boundary
+    return until
 
 
 class _Span(NamedTuple):
