@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import atexit
 import hashlib
+import logging
 import os
 import pickle
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -28,6 +30,7 @@ from playhouse import db_url
 from rintik_lite.errors import DatabaseTooNew, ServiceUnavailable, SettingsError
 
 database = peewee.DatabaseProxy()
+log = logging.getLogger(__name__)
 
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 
@@ -117,9 +120,10 @@ class Checkpointer:
     """Copies a SQLite database's WAL into the database file in a thread of its own.
 
     SQLite's writer otherwise does it inside the COMMIT that takes the WAL past
-    `wal_autocheckpoint` pages, fsyncs included: a third of the collector's time, with the
-    second core idle. Here each committed write transaction (`write_transaction`) wakes
-    this thread, which runs `PRAGMA wal_checkpoint(PASSIVE)` on a connection of its own:
+    `wal_autocheckpoint` pages, fsyncs included: a third of replay's time (and what made
+    ingest slow down as the database grew), with the second core idle. Here each committed
+    write transaction (`write_transaction`) wakes this thread, which runs
+    `PRAGMA wal_checkpoint(PASSIVE)` on a connection of its own:
     it never blocks the writer or a reader, SQLite's C code releases the GIL while it
     copies and syncs, and a WAL it has copied entirely is reused from its start by the
     next write. Durability is SQLite's own (the same checkpoint, by another connection).
@@ -167,10 +171,6 @@ class Checkpointer:
             self.thread.join(timeout)
 
     def _run(self) -> None:
-        import logging
-        import sqlite3
-
-        log = logging.getLogger(__name__)
         try:
             conn = sqlite3.connect(str(self.path), check_same_thread=False)
         except sqlite3.Error as exc:  # the writers' own checkpoints still run
