@@ -31,14 +31,18 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
+import bottle
 import peewee
 
 from rintik_lite import services
 from rintik_lite.api import ledger
+from rintik_lite.api.changes import Unchanged
 from rintik_lite.api.errors import (
+    JSON,
     Field,
     bad_request,
     empty,
+    json_text,
     not_found,
     read_fields,
     read_id,
@@ -51,6 +55,10 @@ from rintik_lite.ledger.notifications import CORRECTION_EVENT, format_time
 
 PUBLISHER = "rintik-lite.api"
 WRITE_ATTEMPTS = 3
+
+#: The encoded answers of the list routes (instances, volumes, entities of a project in a
+#: window), by what was asked, while nothing was committed since they were read.
+INTERVAL_LISTS: Unchanged[bytes] = Unchanged(2048)
 
 PERIOD = {
     "start": Field("date", required=True, description="Start of the window."),
@@ -239,18 +247,29 @@ class AlmanachRoutes:
 
     # --- reads ---------------------------------------------------------------------------
 
-    def _list(self, project_id: str, types: list[str] | None) -> str:
+    def _list(self, project_id: str, types: list[str] | None) -> bytes:
+        """The project's intervals in the window, encoded: kept (on SQLite) and answered
+        again until anything is committed to the database (`INTERVAL_LISTS`)."""
         project_id = read_id(project_id, "project_id")
         period = read_query(PERIOD)
-        return reply(services.usage(project_id, period["start"], period.get("end"), types))
+        start, end = period["start"], period.get("end")
+        generation = INTERVAL_LISTS.start()
+        slot = json_text([project_id, format_time(start), end and format_time(end), types]).encode()
+        body = INTERVAL_LISTS.get(slot, generation)
+        if body is None:
+            body = json_text(services.usage(project_id, start, end, types)).encode()
+            INTERVAL_LISTS.add(slot, body, generation)
+        bottle.response.status = 200
+        bottle.response.content_type = JSON
+        return body
 
-    def list_instances(self, project_id: str) -> str:
+    def list_instances(self, project_id: str) -> bytes:
         return self._list(project_id, ["instance"])
 
-    def list_volumes(self, project_id: str) -> str:
+    def list_volumes(self, project_id: str) -> bytes:
         return self._list(project_id, ["volume"])
 
-    def list_entities(self, project_id: str) -> str:
+    def list_entities(self, project_id: str) -> bytes:
         return self._list(project_id, None)
 
     def entity_exists(self, entity_id: str) -> str:

@@ -41,9 +41,9 @@ from decimal import Decimal
 from typing import Any
 
 import bottle
-import peewee
 
 from rintik_lite import importer, invoices, services
+from rintik_lite.api.changes import Unchanged
 from rintik_lite.api.errors import (
     JSON,
     MAX_ID,
@@ -61,7 +61,7 @@ from rintik_lite.api.errors import (
 from rintik_lite.api.openapi import DATE_SCHEMA, ID_SCHEMA, Operation
 from rintik_lite.billing import rating
 from rintik_lite.billing.periods import Period
-from rintik_lite.db import DigestCache, Prepared, database, digest, is_sqlite, read_snapshot
+from rintik_lite.db import DigestCache, Prepared, digest, read_snapshot
 from rintik_lite.errors import InvalidInput, NotFound
 from rintik_lite.ledger.notifications import format_time, parse_time
 from rintik_lite.models import (
@@ -502,74 +502,8 @@ class AnswerCounts:
 ANSWER_COUNTS = AnswerCounts()
 
 
-class _Unchanged:
-    """On SQLite: the answers found up to date (their digest matched, or they were just
-    computed) since the database last changed, which need no digest read again.
-
-    Each server thread takes its connection's change token (`_change_token`) at the start
-    of each request: when it differs from the one it took before (or the thread has not
-    taken one with this connection yet), something was committed meanwhile, and the
-    `generation` goes up, which forgets every answer. An answer checked during a request is
-    kept with the generation taken at its start, and is up to date for a later request
-    only while the generation is still the one that request took at its start: a commit
-    before then shows in the token of every connection that reads it afterwards, whichever
-    thread reads it first moves the generation past the answer's."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._local = threading.local()
-        self.generation = 0
-        self._answers: dict[bytes, tuple[_Answer, int]] = {}
-
-    def start(self) -> int | None:
-        """At the start of a request: the generation it works under (None on PostgreSQL,
-        where no answer is taken as up to date without reading its digest)."""
-        connection, token = _change_token()
-        if token is None:
-            return None
-        local = self._local
-        if getattr(local, "connection", None) is not connection or local.token != token:
-            local.connection, local.token = connection, token
-            with self._lock:
-                self.generation += 1
-                self._answers = {}
-        return self.generation
-
-    def up_to_date(self, slot: bytes, answer: _Answer, generation: int | None) -> bool:
-        found = self._answers.get(slot)
-        return (
-            generation is not None
-            and found is not None
-            and found[0] is answer
-            and found[1] == generation == self.generation
-        )
-
-    def add(self, slot: bytes, answer: _Answer, generation: int | None) -> None:
-        if generation is None:
-            return
-        with self._lock:
-            if generation == self.generation:
-                if len(self._answers) >= INVOICE_ANSWERS.size:
-                    self._answers = {}
-                self._answers[slot] = (answer, generation)
-
-
-def _change_token() -> tuple[Any, tuple[int, int, int] | None]:
-    """This thread's SQLite connection, and a token of it that differs from any it had
-    before whenever something was committed to the database in between: by another
-    connection, of this process or another (`PRAGMA data_version`), or by this one (its
-    count of rows inserted, changed and deleted, and the schema's version for what that
-    count leaves out: tables dropped or made). (None, None) on PostgreSQL."""
-    if not is_sqlite():
-        return None, None
-    with peewee.__exception_wrapper__:
-        connection = database.connection()
-        (version,) = connection.execute("PRAGMA data_version").fetchone()
-        (schema,) = connection.execute("PRAGMA schema_version").fetchone()
-        return connection, (int(version), int(schema), int(connection.total_changes))
-
-
-UNCHANGED = _Unchanged()
+#: The invoice answers found up to date since the database last changed (SQLite).
+UNCHANGED: Unchanged[_Answer] = Unchanged(INVOICE_ANSWERS.size)
 _ALWAYS = datetime.min.replace(tzinfo=UTC)
 #: Stands for `now` in a running invoice's answer while it is encoded: random, so that no
 #: stored text (a resource's name) can be taken for it.
