@@ -291,27 +291,13 @@ class Lines:
         return " | ".join(text for _, text in self.lines[-n:])
 
 
-def descendants(pid: int) -> list[int]:
-    """The running child processes of `pid`, theirs, and so on."""
-    found: list[int] = []
-    with suppress(OSError):
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                found += [int(child), *descendants(int(child))]
-    return found
-
-
 def peak_rss_mb(pid: int) -> float | None:
-    """VmHWM, the peak resident set size, of a running process and of each of its child
-    processes (none, as rintik-lite runs today), added up, in MB: at least their peak
-    together, as each one's peak may come at another time."""
-    total = None
-    for one in (pid, *descendants(pid)):
-        with suppress(OSError):
-            for line in Path(f"/proc/{one}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total = (total or 0) + int(line.split()[1]) / 1024
-    return total
+    """VmHWM: the peak resident set size of a running process, in MB."""
+    with suppress(OSError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return None
 
 
 def current_rss_mb(pid: int) -> float | None:

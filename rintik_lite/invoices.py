@@ -447,12 +447,15 @@ class _Billing:
 
 
 def _overlapping(period: Period, project_id: str | None) -> list[IntervalRow]:
-    """The intervals overlapping `period`: every project's, or `project_id`'s."""
+    """The intervals overlapping `period`: every project's, or `project_id`'s (a prepared
+    read: the running invoices ask for it at every request)."""
+    if project_id is not None:
+        return [
+            IntervalRow(*row) for row in _PROJECT_OVERLAPPING.rows(**_window(period, project_id))
+        ]
     query = IntervalRow.query().where(
         (Interval.start < period.end) & (Interval.end.is_null() | (Interval.end > period.start))
     )
-    if project_id is not None:
-        query = query.where(Interval.project_id == project_id)
     return IntervalRow.rows(query)
 
 
@@ -626,10 +629,17 @@ def _closed_json(invoice: Invoice, with_lines: bool = True) -> dict[str, Any]:
 
 
 def _live_lines(
-    project_id: str, period: Period, now: datetime, rules: RatingRules, billing: _Billing
+    project_id: str,
+    period: Period,
+    now: datetime,
+    rules: RatingRules,
+    billing: _Billing,
+    rows: list[IntervalRow] | None = None,
 ) -> list[BillLine]:
-    """The lines the project's invoice for `period` has if closed now (adjustments last)."""
-    rows = [IntervalRow(*row) for row in _PROJECT_OVERLAPPING.rows(**_window(period, project_id))]
+    """The lines the project's invoice for `period` has if closed now (adjustments last),
+    from its intervals overlapping the period (`rows`, read here when None)."""
+    if rows is None:
+        rows = _overlapping(period, project_id)
     lines = billing.rate(rows, period, min(now, period.end), rules)
     return lines + _pending_adjustments(project_id, period, billing)
 
@@ -751,8 +761,10 @@ def _live_json(
     rules: RatingRules,
     billing: _Billing,
     with_lines: bool = True,
+    rows: list[IntervalRow] | None = None,
 ) -> dict[str, Any]:
-    lines = _live_lines(invoice.project_id, Period.parse(invoice.period), now, rules, billing)
+    period = Period.parse(invoice.period)
+    lines = _live_lines(invoice.project_id, period, now, rules, billing, rows)
     return _invoice_json(invoice, lines if with_lines else None, _totals(lines, rules), rules)
 
 
@@ -944,10 +956,10 @@ def show_invoice_until(
         return _closed_json(invoice), rating.FOREVER
     billing = _Billing.load()
     period = Period.parse(invoice.period)
-    rows = _PROJECT_OVERLAPPING.rows(**_window(period, invoice.project_id))  # as _live_lines
-    usages = [billing.usage(IntervalRow(*row)) for row in rows]
+    rows = _overlapping(period, invoice.project_id)  # read once: rated and shown
+    usages = [billing.usage(row) for row in rows]
     until = rating.steady_until(usages, period, now, billing.prices, rules)
-    return _live_json(invoice, now, rules, billing), until
+    return _live_json(invoice, now, rules, billing, rows=rows), until
 
 
 def invoice_for(

@@ -250,7 +250,7 @@ def read_messages(messages: Sequence[Incoming], metadata_whitelist: Sequence[str
             body = _body_text(message.body)  # once: checked here, stored as it is
             _check_storable(body, notification, change)
             # What the writer would compute of the observation, computed while reading.
-            sort_key = observed = None
+            sort_key, observed = "", None
             if isinstance(change, Observation):
                 sort_key = intervals.sort_key(change)
                 observed = jsontext.dumps(change.to_json())
@@ -420,7 +420,7 @@ class _Parsed:
     notification: notifications.Notification
     change: Any
     body: str  # the message body as text
-    sort_key: str | None = None  # intervals.sort_key of the observation
+    sort_key: str = ""  # intervals.sort_key of the observation ("" for other changes)
     observation: str | None = None  # the observation's JSON text, as stored
 
     def event_values(self, received_at: Any) -> tuple[Any, ...]:
@@ -439,7 +439,7 @@ class _Parsed:
             received_at,
             self.body,
             change.entity_id if observed else None,
-            (self.observation or jsontext.dumps(change.to_json())) if observed else None,
+            self.observation,
         )
 
 
@@ -491,11 +491,11 @@ def _apply_project(seen: ProjectSeen) -> None:
 
 
 def _apply_observations(
-    observations: Sequence[tuple[str | None, Observation]], stored: dict[str, _Stored]
+    observations: Sequence[tuple[str, Observation]], stored: dict[str, _Stored]
 ) -> dict[str, str]:
-    """Fold observations (each with its sort key, if known) into the ledger; return
-    {entity_id: reason} for any that failed."""
-    by_entity: dict[str, list[tuple[str | None, Observation]]] = {}
+    """Fold observations (each with its sort key) into the ledger; return {entity_id:
+    reason} for any that failed."""
+    by_entity: dict[str, list[tuple[str, Observation]]] = {}
     for keyed in observations:
         by_entity.setdefault(keyed[1].entity_id, []).append(keyed)
     failed: dict[str, str] = {}
@@ -514,14 +514,9 @@ def _apply_observations(
     return failed
 
 
-def _advance(
-    before: LedgerState | None, batch: Sequence[tuple[str | None, Observation]]
-) -> LedgerState:
+def _advance(before: LedgerState | None, batch: Sequence[tuple[str, Observation]]) -> LedgerState:
     """The new state: in-order events extend the stored state; a late one re-folds all."""
-    # Each sort key once (it hashes the observation's content): most come computed.
-    ordered = sorted(
-        ((key or intervals.sort_key(obs), obs) for key, obs in batch), key=lambda ko: ko[0]
-    )
+    ordered = sorted(batch, key=lambda ko: ko[0])  # by sort key, computed while reading
     first_key, first = ordered[0]
     if before is not None and first_key < before.last_key:
         return _refold(before.entity_type, first.entity_id)

@@ -56,21 +56,22 @@ class Unchanged(Generic[V]):
         return self.generation
 
     def up_to_date(self, slot: bytes, answer: V, generation: int | None) -> bool:
-        found = self._answers.get(slot)
-        return (
-            generation is not None
-            and found is not None
-            and found[0] is answer
-            and found[1] == generation == self.generation
-        )
+        """Whether `answer` is the one kept under `slot`, up to date for a request that
+        started at `generation`."""
+        return self._kept(slot, generation) is answer
 
     def get(self, slot: bytes, generation: int | None) -> V | None:
         """The answer kept under `slot` if it is up to date for a request that started at
         `generation`, else None."""
+        kept = self._kept(slot, generation)
+        if kept is not None:
+            self.hits += 1
+        return kept
+
+    def _kept(self, slot: bytes, generation: int | None) -> V | None:
         found = self._answers.get(slot)
         if generation is None or found is None or not found[1] == generation == self.generation:
             return None
-        self.hits += 1
         return found[0]
 
     def add(self, slot: bytes, answer: V, generation: int | None) -> None:

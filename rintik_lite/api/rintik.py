@@ -439,23 +439,6 @@ _CLOSED_OF_PROJECT = Prepared(
     ),
     "project_id",
 )
-#: Every interval of a project overlapping `[first, end]`: what a running invoice is rated
-#: from (its period), what its adjustments re-rate (the closed periods before it) and what
-#: its lines are shown with (`_AROUND`), in one read.
-_PROJECT_SINCE = Prepared(
-    lambda project_id, first, end: (
-        Interval.select()
-        .where(
-            (Interval.project_id == project_id)
-            & (Interval.start <= end)
-            & (Interval.end.is_null() | (Interval.end > first))
-        )
-        .order_by(Interval.id)
-    ),
-    "project_id",
-    "first",
-    "end",
-)
 
 
 @dataclass(frozen=True)
@@ -542,7 +525,10 @@ def _answer_digest(
         end = Interval.start.db_value(period.end)
         if window is not None:
             first, end = min(first, window[0]), max(end, window[1])
-        intervals = _PROJECT_SINCE.raw(project_id=project_id, first=first, end=end)
+        # Every interval of the project overlapping [first, end]: what the invoice is rated
+        # from (its period), what its adjustments re-rate (the closed periods before it)
+        # and what its lines are shown with (`window`), in one read.
+        intervals = _AROUND.raw(project_id=project_id, first=first, last=end)
         inputs += [billing, _SETTING_ROWS.raw(), closed, intervals]
     inputs += [_PRICE_ROWS.raw(), _VOLUME_TYPE_ROWS.raw()]
     return digest(*inputs), project_id
@@ -1162,7 +1148,7 @@ class RintikRoutes:
                         answer = None
                 ANSWER_COUNTS.count(answer is not None)
                 if answer is None:
-                    answer = self._answer(key, now, generation)
+                    answer = self._answer(key, slot, now, generation)
                 else:
                     UNCHANGED.add(slot, answer, generation)
         else:
@@ -1172,7 +1158,7 @@ class RintikRoutes:
         bottle.response.content_type = JSON
         return answer.body(now)
 
-    def _answer(self, key: int, now: datetime, generation: int | None) -> _Answer:
+    def _answer(self, key: int, slot: bytes, now: datetime, generation: int | None) -> _Answer:
         """The answer about invoice `key` computed now, kept in `INVOICE_ANSWERS` when it
         can be: it read only the intervals around its lines, and it stays the same for a
         while (a running invoice under exact rounding does not)."""
@@ -1190,8 +1176,8 @@ class RintikRoutes:
         found = _answer_digest(key, window, self.billing) if keep else None
         if found is not None:
             answer = replace(answer, key=found[0])
-            INVOICE_ANSWERS.put(str(key).encode(), answer)
-            UNCHANGED.add(str(key).encode(), answer, generation)
+            INVOICE_ANSWERS.put(slot, answer)
+            UNCHANGED.add(slot, answer, generation)
         return answer
 
     def _set_paid(self, invoice_id: str, paid: bool) -> str:

@@ -210,10 +210,10 @@ def unwrap(doc: Mapping[str, Any]) -> dict[str, Any]:
     return dict(doc)
 
 
-# The request context fields the ledger reads (`_context_project`), of the 20-odd sent.
-_CONTEXT_FIELDS = tuple(
-    (k, f"_context_{k}") for k in ("project_id", "tenant_id", "tenant", "project")
-)
+# The request context keys that name the project (`_context_project`, in this order), and
+# the message fields they come in: the only ones kept of the 20-odd sent.
+_CONTEXT_PROJECT_KEYS = ("project_id", "tenant_id", "tenant", "project")
+_CONTEXT_FIELDS = tuple((k, f"_context_{k}") for k in _CONTEXT_PROJECT_KEYS)
 
 
 def parse(body: bytes | str) -> Notification:
@@ -318,7 +318,7 @@ def _event_time(n: Notification, *candidates: datetime | None) -> datetime:
 
 
 def _context_project(n: Notification) -> str | None:
-    for key in ("project_id", "tenant_id", "tenant", "project"):
+    for key in _CONTEXT_PROJECT_KEYS:
         value = n.context.get(key)
         if isinstance(value, str) and value:
             return value
