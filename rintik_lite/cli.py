@@ -839,7 +839,11 @@ def db_restore(
 def demo(
     seed: Annotated[
         int | None,
-        typer.Option("--seed", help="Seed of the simulated history (default: a random one)."),
+        typer.Option(
+            "--seed",
+            help="Seed of the simulated history (default: one derived from the database, "
+            "so a second run carries on the same cloud).",
+        ),
     ] = None,
     config: ConfigOption = None,
     duration: Annotated[
@@ -854,13 +858,11 @@ def demo(
 
     Example: rintik-lite demo --seed 7
     """
-    import random
-
     from rintik_lite import demo as lab
 
     settings = lab.demo_settings(settings_from(config))
     setup_logging(settings, None)
-    chosen = random.SystemRandom().randrange(1, 10**6) if seed is None else seed
+    chosen = lab.default_seed(settings["database.url"]) if seed is None else seed
     try:
         lab.run(settings, chosen, duration, settings.source, typer.echo)
     except RintikError as exc:

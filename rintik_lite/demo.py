@@ -23,6 +23,7 @@ events from anywhere else, so it never mixes a simulated cloud into a real ledge
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import itertools
 import json
@@ -44,6 +45,7 @@ from kombu import Connection, Exchange, Producer
 from kombu.transport import memory
 
 from rintik_lite.collector import declare_queue
+from rintik_lite.db import redact_url, sqlite_path
 from rintik_lite.errors import SettingsError
 from rintik_lite.settings import SETTINGS, Settings, defaults
 
@@ -1093,6 +1095,16 @@ def explicit_names(settings: Settings, environ: Mapping[str, str]) -> set[str]:
     return names | {s.name for s in SETTINGS if s.env in environ}
 
 
+def default_seed(database_url: str) -> int:
+    """The seed of the simulated history when none is given: one derived from the demo's
+    database (its file's absolute path; a server's URL without its password), so that
+    running the demo again on the same database carries on the same cloud (its history
+    adds nothing but duplicates) and another database gets another cloud."""
+    path = sqlite_path(database_url) if database_url.startswith("sqlite:") else None
+    where = str(path.resolve()) if path is not None else redact_url(database_url)
+    return 1 + int.from_bytes(hashlib.sha256(where.encode()).digest()[:8], "big") % 10**6
+
+
 def demo_settings(
     settings: Settings, environ: Mapping[str, str] | None = None, folder: Path | None = None
 ) -> Settings:
@@ -1183,7 +1195,7 @@ def run(
     pass to the other commands (None: write rintik-demo.toml here)."""
     import shlex
 
-    from rintik_lite.db import close_database, open_database, redact_url
+    from rintik_lite.db import close_database, open_database
     from rintik_lite.runtime import Runtime
 
     now = datetime.now(UTC)

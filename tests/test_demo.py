@@ -279,3 +279,37 @@ def test_the_demo_never_writes_into_a_real_ledger(tmp_path: Path) -> None:
         "error: this database holds events that the demo did not make; the demo writes a "
         "simulated cloud into its database: give it another [database] url\n"
     )
+
+
+def test_the_default_seed_comes_from_the_database(tmp_path: Path, monkeypatch: Any) -> None:
+    from rintik_lite.demo import default_seed
+
+    monkeypatch.chdir(tmp_path)
+    here = default_seed("sqlite:///rintik-demo.db")
+    assert here == default_seed(f"sqlite:///{tmp_path / 'rintik-demo.db'}")  # same file
+    assert here != default_seed(f"sqlite:///{tmp_path / 'other' / 'rintik-demo.db'}")
+    assert 1 <= here <= 10**6
+    secret = default_seed("postgresql://rintik:secret@127.0.0.1/demo")
+    assert secret == default_seed("postgresql://rintik:other@127.0.0.1/demo")  # no password
+
+
+@pytest.mark.slow
+def test_running_the_demo_again_carries_on_the_same_cloud(tmp_path: Path) -> None:
+    """The README's command, run twice in one folder (no --seed): the second run's history
+    is the first's, so it adds only duplicates and the ledger stays the same."""
+
+    def run() -> str:
+        demo = start_demo(tmp_path, "--duration", "0", env={"RINTIK_API_PORT": str(free_port())})
+        assert demo.process.wait(120) == 0, "".join(demo.lines)
+        return "".join(demo.lines)
+
+    first = run()
+    before = ledger(tmp_path / "rintik-demo.db")
+    second = run()
+    window = re.compile(r"history\s+(\S+ \.\. \S+ \S+)")  # the dates, not the counts
+    if window.findall(first) == window.findall(second):  # unless midnight passed between
+        assert window.findall(first)
+        assert ledger(tmp_path / "rintik-demo.db") == before
+        (ingested,) = [line for line in second.splitlines() if "ingested" in line]
+        assert " 0 applied" in ingested and " 0 duplicate" not in ingested, ingested
+    assert len(before["invoices"]) >= len(PROFILES)
