@@ -14,7 +14,8 @@ commits one batch the consumer receives and reads the next: SQLite's and psycopg
 releases the GIL while it writes, so the two overlap on a machine with two cores. Only the
 consumer touches the broker connection (kombu's is not thread-safe): it acknowledges a batch
 once the writer reports it committed, with `basic.ack(multiple=True)` on its last message,
-which covers the earlier batches too as they were committed before it.
+which covers the earlier batches too as they were committed before it. On a plain `amqp://`
+URL the connection reads the socket in blocks (`amqp_buffered`), not field by field.
 
 When the broker goes away it reconnects with exponential backoff; when the database cannot
 be written it keeps the batch unacknowledged and retries with the same backoff. Either way
@@ -37,7 +38,7 @@ import peewee
 from kombu import Connection, Consumer, Exchange, Queue, binding
 from kombu.compression import decompress
 
-from rintik_lite import services
+from rintik_lite import amqp_buffered, services
 from rintik_lite.db import close_database, redact_url
 from rintik_lite.errors import ServiceUnavailable
 from rintik_lite.services import BatchResult, Incoming
@@ -102,7 +103,7 @@ class Collector:
         self.settings = settings
         self.clock = clock
         self._connection_factory = connection_factory or (
-            lambda: Connection(
+            lambda: amqp_buffered.connection(
                 settings["broker.url"],
                 connect_timeout=5,
                 heartbeat=30,
@@ -313,7 +314,7 @@ def check_broker(settings: Settings, timeout: float = 5.0) -> None:
     """Connect to the broker once; ServiceUnavailable (one line, no password) if we cannot."""
     url = settings["broker.url"]
     try:
-        with Connection(url, connect_timeout=timeout) as conn:
+        with amqp_buffered.connection(url, connect_timeout=timeout) as conn:
             conn.ensure_connection(max_retries=1, timeout=timeout)
     except Exception as exc:
         raise ServiceUnavailable(
