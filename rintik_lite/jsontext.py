@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -31,12 +32,17 @@ _LONG_INTEGER = b"0" * 20
 def loads(text: bytes | str) -> Any:
     """The value of a JSON document; ValueError (or UnicodeDecodeError) as `json.loads`."""
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
-    if _LONG_INTEGER not in raw.translate(_DIGITS):
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(text, parse_constant=_not_json)
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(text, parse_constant=_not_json)
+    # An object of strings alone (the messagingv2 envelope) holds no number to lose: the
+    # scan for long integers, a pass over every byte, is only needed for the rest.
+    if type(value) is dict and all(type(v) is str for v in value.values()):
+        return value
+    if _LONG_INTEGER in raw.translate(_DIGITS):
+        return json.loads(text, parse_constant=_not_json)
+    return value
 
 
 def _not_json(name: str) -> Any:
@@ -50,3 +56,12 @@ def dumps(value: Any, default: Callable[[Any], Any] | None = None) -> str:
         return orjson.dumps(value, default=default, option=orjson.OPT_SORT_KEYS).decode()
     except TypeError:
         return json.dumps(value, default=default, sort_keys=True, separators=(",", ":"))
+
+
+def utc_text(value: datetime) -> str:
+    """`value.isoformat()` less its "+00:00", for a datetime whose tzinfo is `UTC` and whose
+    year is 1000 or later (the caller checks both): orjson writes the same RFC 3339 text
+    (microseconds only when there are some) at about a third of the cost; CPython's
+    isoformat goes through a printf-style formatter, a few percent of the collector's
+    instructions by callgrind, with eight times formatted per event."""
+    return orjson.dumps(value, option=orjson.OPT_UTC_Z)[1:-2].decode()

@@ -35,7 +35,8 @@ class UTCDateTimeField(peewee.DateTimeField):
     def db_value(self, value: Any) -> Any:
         if isinstance(value, datetime):
             if value.tzinfo is UTC and value.year >= 1000 and self._on_sqlite():
-                return value.isoformat(" ", "microseconds")[:-6]  # less its "+00:00"
+                text = jsontext.utc_text(value)  # "YYYY-MM-DDTHH:MM:SS[.ffffff]"
+                return f"{text[:10]} {text[11:]}" + ("" if value.microsecond else ".000000")
             if value.tzinfo is not None:
                 value = value.astimezone(UTC).replace(tzinfo=None)
             if self._on_sqlite():

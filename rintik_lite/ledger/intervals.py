@@ -70,10 +70,12 @@ def sort_key(obs: Observation) -> str:
 
 
 def _key_time(t: datetime) -> str:
-    """`t.strftime("%Y-%m-%dT%H:%M:%S.%f")`, by isoformat where that gives the same text."""
+    """`t.strftime("%Y-%m-%dT%H:%M:%S.%f")`, by orjson or isoformat where they give the same
+    text."""
     if t.year >= 1000:
         if t.tzinfo is UTC:
-            return t.isoformat("T", "microseconds")[:-6]  # less its "+00:00"
+            text = jsontext.utc_text(t)
+            return text if t.microsecond else text + ".000000"
         if t.tzinfo is None:
             return t.isoformat("T", "microseconds")
     return t.strftime("%Y-%m-%dT%H:%M:%S.%f")

@@ -154,7 +154,7 @@ def parse_time(value: Any) -> datetime:
 def format_time(value: datetime) -> str:
     """ISO 8601 in UTC with a `Z`, microseconds only when present."""
     if value.tzinfo is UTC and value.year >= 1000:  # the usual case, without conversions
-        return value.isoformat()[:-6] + "Z"  # less its "+00:00"
+        return jsontext.utc_text(value) + "Z"
     value = value.astimezone(UTC)
     if value.year >= 1000:  # isoformat is several times faster than strftime: same text
         return value.replace(tzinfo=None).isoformat() + "Z"
