@@ -177,7 +177,9 @@ def _bodies(files: list[Path]) -> Iterator[tuple[Path, bytes]]:
         except OSError as exc:
             raise fail(f"cannot read {file}: {exc.strerror}") from None
         if file.suffix == ".jsonl":
-            for line in data.splitlines():
+            # split() finds b"\n" by memchr, several times cheaper than splitlines(), which
+            # also splits at b"\r": the same lines when the file has none.
+            for line in data.splitlines() if b"\r" in data else data.split(b"\n"):
                 if line.strip():
                     yield file, line
         else:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -369,3 +372,21 @@ def test_run_refuses_to_start_without_a_broker(tmp_path: Path) -> None:
 def test_usage_errors_are_one_line_too(args: list[str], line: str) -> None:
     result = rintik(*args)
     assert (result.returncode, result.stderr) == (2, line)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.sampled_from([b"{}", b'{"a": 1}', b" ", b"", b"\t", b"x\ry"]), max_size=8),
+    st.sampled_from([b"\n", b"\r\n", b"\r"]),
+)
+def test_jsonl_files_are_cut_into_the_lines_splitlines_gives(
+    parts: list[bytes], newline: bytes
+) -> None:
+    from rintik_lite.cli import _bodies
+
+    data = newline.join(parts) + newline
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "n.jsonl"
+        path.write_bytes(data)
+        got = [body for _, body in _bodies([path])]
+    assert got == [line for line in data.splitlines() if line.strip()]
