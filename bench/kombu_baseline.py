@@ -1,6 +1,7 @@
 """The Python limit for the ingest benchmark: a bare kombu consumer.
 
     python bench/kombu_baseline.py URL QUEUE COUNT [--batch 200] [--batch-seconds 0.5]
+                                   [--buffered]
 
 It consumes QUEUE as rintik-lite's collector does (kombu, the same prefetch of twice the
 batch, no content decoding by kombu), decodes each body as the collector must (the JSON
@@ -8,6 +9,10 @@ envelope, then the JSON message inside it), and acknowledges each batch with one
 `basic.ack(multiple=True)`; nothing else: no database. It prints `consuming` once the
 consumer is attached and `done N` after the last acknowledgement; the benchmark times the
 two lines. It stops after COUNT messages, or after 30 s without one.
+
+`--buffered` consumes through rintik-lite's block-reading transport
+(rintik_lite/amqp_buffered.py) instead of kombu's own: the same consumer with the
+collector's socket reads, printed beside the judged figure so the ratio can be read both ways.
 """
 
 from __future__ import annotations
@@ -29,7 +34,12 @@ def main() -> int:
     parser.add_argument("count", type=int)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--batch-seconds", type=float, default=0.5)
+    parser.add_argument("--buffered", action="store_true")
     args = parser.parse_args()
+    if args.buffered:
+        from rintik_lite.amqp_buffered import connection as connect
+    else:
+        connect = Connection
     batch: list[Any] = []
     decoded = 0
     deadline = 0.0
@@ -45,7 +55,7 @@ def main() -> int:
         batch.append(message)
 
     acked = 0
-    with Connection(args.url, connect_timeout=5, heartbeat=30) as conn:
+    with connect(args.url, connect_timeout=5, heartbeat=30) as conn:
         channel = conn.channel()
         queue = Queue(args.queue, durable=True, auto_delete=False, no_declare=True)
         consumer = Consumer(
