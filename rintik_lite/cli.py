@@ -14,11 +14,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlparse
 
 import typer
 
 from rintik_lite import __version__, services
-from rintik_lite.db import Checkpointer, close_database, open_database, upgrade
+from rintik_lite.db import Checkpointer, close_database, open_database, sqlite_path, upgrade
 from rintik_lite.errors import InvalidInput, RintikError
 from rintik_lite.ledger.notifications import parse_time
 from rintik_lite.settings import Settings, example_toml, load
@@ -147,6 +148,14 @@ def run(
     from rintik_lite.collector import check_broker
 
     settings = settings_from(config)
+    url = settings["database.url"]
+    if urlparse(url).scheme == "sqlite" and sqlite_path(url) is None:
+        # Each thread's connection to ":memory:" is a database of its own: the collector
+        # would write one, the API read another, and all of it would go at exit.
+        raise fail(
+            f"database.url {url} is an in-memory database, which `run` cannot share between "
+            "its threads and loses at exit: give a file, e.g. sqlite:////var/lib/rintik/rintik.db"
+        )
     setup_logging(settings, logging_file)
     open_db(settings)
     close_database()  # each thread opens its own connection

@@ -105,6 +105,14 @@ def _database(settings: Settings) -> Iterator[Check]:
     url = settings["database.url"]
     shown = db.redact_url(url)
     path = db.sqlite_path(url)
+    if path is None and url.startswith("sqlite:"):
+        yield Check(
+            "database",
+            FAIL,
+            f"{shown} is an in-memory database: `rintik-lite run` refuses it (its threads "
+            "cannot share it, and it is lost at exit); give a file",
+        )
+        return
     if path is not None:
         if not path.exists():
             folder = path.parent.resolve()

@@ -362,6 +362,16 @@ def test_run_refuses_to_start_without_a_broker(tmp_path: Path) -> None:
     assert "s3cret-pw" not in result.stderr + result.stdout
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:", "sqlite://:memory:"])
+def test_run_refuses_an_in_memory_database(url: str) -> None:
+    # Each thread's connection would be a database of its own: the API would never see
+    # what the collector wrote, and everything would go at exit.
+    broker = "amqp://guest:guest@127.0.0.1:1//"  # never reached: the check comes first
+    result = rintik("run", env={"RINTIK_DATABASE_URL": url, "RINTIK_BROKER_URL": broker})
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1].startswith(f"error: database.url {url} is an in-memory")
+
+
 @pytest.mark.parametrize(
     ("args", "line"),
     [

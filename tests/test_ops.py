@@ -342,3 +342,18 @@ def test_json_logs_with_one_line_per_event_at_debug(tmp_path: Path) -> None:
     assert applied.endswith(": applied to i-1") and duplicate.endswith(": duplicate")
     assert quarantined.startswith("event ? from amqp: quarantined: body is not JSON")
     assert [r for r in run("INFO") if r["logger"] == "rintik_lite.services"] == []
+
+
+def test_config_check_fails_an_in_memory_database(tmp_path: Path) -> None:
+    closed = free_port()
+    config = write_config(
+        tmp_path / "rintik.toml",
+        '[database]\nurl = "sqlite:///:memory:"\n'
+        f'[broker]\nurl = "amqp://guest:guest@127.0.0.1:{closed}//"\n',
+    )
+    code, lines = check(config)
+    assert code == 1
+    assert (
+        "fail database: sqlite:///:memory: is an in-memory database: `rintik-lite run` refuses "
+        "it (its threads cannot share it, and it is lost at exit); give a file"
+    ) in lines
