@@ -177,6 +177,27 @@ def test_bad_messages_are_quarantined_with_their_reason_and_the_rest_applied(db_
     assert spans() == [("i-good", iso(0), None)]
 
 
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("web\x00", "the name contains a NUL character"),
+        ("w" * 256, "the name is longer than 255 characters"),
+        ("caf\udce9", "the name is not valid Unicode text"),  # a lone surrogate
+    ],
+)
+def test_an_attribute_that_cannot_be_stored_quarantines_its_message(
+    db_url: str, name: str, reason: str
+) -> None:
+    # The body is sent with the name \u-escaped, so the body itself is storable text.
+    result = record(
+        instance("create.end", 0, instance_id="i-bad", display_name=name),
+        instance("create.end", 0, instance_id="i-good", display_name="café " + "w" * 249),
+    )
+    assert (result.applied, result.quarantined) == (1, 1)
+    assert [q["reason"] for q in services.quarantined()] == [reason]
+    assert spans() == [("i-good", iso(0), None)]
+
+
 def test_an_id_known_as_another_resource_type_is_quarantined(db_url: str) -> None:
     record(volume("create.end", 0, volume_id="shared-id"))
     result = record(instance("create.end", 1, instance_id="shared-id"))
