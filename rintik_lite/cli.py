@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 import typer
 
-from rintik_lite import __version__, services
+from rintik_lite import __version__, gctune, services
 from rintik_lite.db import Checkpointer, close_database, open_database, sqlite_path, upgrade
 from rintik_lite.errors import InvalidInput, RintikError
 from rintik_lite.ledger.notifications import parse_time
@@ -144,6 +144,7 @@ def run(
 
     Example: rintik-lite run --config /etc/rintik/rintik.toml
     """
+    gctune.tune()
     from rintik_lite import runtime
     from rintik_lite.collector import check_broker
 
@@ -209,6 +210,7 @@ def replay(
 
     Example: rintik-lite replay ./captured/ one-more.json
     """
+    gctune.tune()
     from rich.progress import Progress
 
     settings = settings_from(config)
@@ -578,6 +580,7 @@ def invoice_close(
 
     Example: rintik-lite invoice close --period 2026-10 --dry-run
     """
+    gctune.tune()
     from rintik_lite import invoices
 
     settings = settings_from(config)
@@ -762,6 +765,7 @@ def import_resources(
 
     Example: rintik-lite import inventory.json --billing-start 2026-11-01
     """
+    gctune.tune()
     from decimal import Decimal
 
     from rintik_lite import importer
@@ -869,6 +873,7 @@ def demo(
 
     Example: rintik-lite demo --seed 7
     """
+    gctune.tune()
     from rintik_lite import demo as lab
 
     settings = lab.demo_settings(settings_from(config))

@@ -400,3 +400,20 @@ def test_jsonl_files_are_cut_into_the_lines_splitlines_gives(
         path.write_bytes(data)
         got = [body for _, body in _bodies([path])]
     assert got == [line for line in data.splitlines() if line.strip()]
+
+
+def test_bulk_commands_tune_the_garbage_collector(tmp_path: Path, sqlite_url: str) -> None:
+    import gc
+
+    from rintik_lite import gctune
+
+    before = gc.get_threshold()
+    (tmp_path / "none").mkdir()
+    config = config_file(tmp_path, sqlite_url)
+    try:
+        gc.set_threshold(700, 10, 10)  # CPython's defaults
+        result = runner.invoke(app, ["replay", str(tmp_path / "none"), "--config", str(config)])
+        assert result.exit_code == 0, result.output
+        assert gc.get_threshold() == gctune.THRESHOLDS != (700, 10, 10)
+    finally:
+        gc.set_threshold(*before)
