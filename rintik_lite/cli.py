@@ -144,7 +144,6 @@ def run(
 
     Example: rintik-lite run --config /etc/rintik/rintik.toml
     """
-    gctune.tune()
     from rintik_lite import runtime
     from rintik_lite.collector import check_broker
 
@@ -873,7 +872,6 @@ def demo(
 
     Example: rintik-lite demo --seed 7
     """
-    gctune.tune()
     from rintik_lite import demo as lab
 
     settings = lab.demo_settings(settings_from(config))
