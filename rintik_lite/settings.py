@@ -50,7 +50,8 @@ SETTINGS: tuple[Setting, ...] = (
         "sqlite:///rintik.db",
         "str",
         "Database URL: `sqlite:///path.db` (relative to the working directory; "
-        "`sqlite:////abs/path.db` for an absolute path) or `postgresql://user@host/db`.",
+        "`sqlite:////abs/path.db` for an absolute path) or `postgresql://user@host/db`. "
+        "Not an in-memory SQLite database: `run` refuses it (its threads cannot share one).",
     ),
     Setting(
         "database",
@@ -64,7 +65,9 @@ SETTINGS: tuple[Setting, ...] = (
         "url",
         "amqp://guest:guest@127.0.0.1:5672//",
         "str",
-        "RabbitMQ URL of the cloud's notification bus (the `transport_url` of the services).",
+        "RabbitMQ URL of the cloud's notification bus (the `transport_url` of the services). "
+        "On `amqp://` the collector reads the socket in 64 KB blocks; `amqps://` (TLS) and "
+        "failover lists (`;`) use kombu's own transport.",
         secret=True,
     ),
     Setting(
