@@ -196,6 +196,7 @@ def _bodies(files: list[Path]) -> Iterator[tuple[Path, bytes]]:
 
 
 @app.command()
+@gctune.bulk
 def replay(
     paths: Annotated[list[Path], typer.Argument(help="Notification files or folders.")],
     config: ConfigOption = None,
@@ -209,7 +210,6 @@ def replay(
 
     Example: rintik-lite replay ./captured/ one-more.json
     """
-    gctune.tune()
     from rich.progress import Progress
 
     settings = settings_from(config)
@@ -566,6 +566,7 @@ def price_missing(
 
 
 @invoice_app.command("close")
+@gctune.bulk
 def invoice_close(
     period: PeriodOption = None,
     dry_run: Annotated[
@@ -579,7 +580,6 @@ def invoice_close(
 
     Example: rintik-lite invoice close --period 2026-10 --dry-run
     """
-    gctune.tune()
     from rintik_lite import invoices
 
     settings = settings_from(config)
@@ -739,6 +739,7 @@ def tui(config: ConfigOption = None) -> None:
 
 
 @app.command("import")
+@gctune.bulk
 def import_resources(
     file: Annotated[
         Path, typer.Argument(metavar="FILE", help="Inventory (JSON), Rintik's enable_billing body.")
@@ -764,7 +765,6 @@ def import_resources(
 
     Example: rintik-lite import inventory.json --billing-start 2026-11-01
     """
-    gctune.tune()
     from decimal import Decimal
 
     from rintik_lite import importer

@@ -402,18 +402,27 @@ def test_jsonl_files_are_cut_into_the_lines_splitlines_gives(
     assert got == [line for line in data.splitlines() if line.strip()]
 
 
-def test_bulk_commands_tune_the_garbage_collector(tmp_path: Path, sqlite_url: str) -> None:
+def test_bulk_commands_tune_the_garbage_collector_while_they_run(
+    tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import gc
 
-    from rintik_lite import gctune
+    from rintik_lite import gctune, services
 
-    before = gc.get_threshold()
-    (tmp_path / "none").mkdir()
+    seen: list[tuple[int, int, int]] = []
+    add = services.Pipeline.add
+
+    def spy(self: services.Pipeline, messages: Any) -> None:
+        seen.append(gc.get_threshold())
+        add(self, messages)
+
+    monkeypatch.setattr(services.Pipeline, "add", spy)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "n.jsonl").write_text(envelope(instance("create.end", 0)) + "\n")
     config = config_file(tmp_path, sqlite_url)
-    try:
-        gc.set_threshold(700, 10, 10)  # CPython's defaults
-        result = runner.invoke(app, ["replay", str(tmp_path / "none"), "--config", str(config)])
-        assert result.exit_code == 0, result.output
-        assert gc.get_threshold() == gctune.THRESHOLDS != (700, 10, 10)
-    finally:
-        gc.set_threshold(*before)
+    before = gc.get_threshold()
+    assert before != gctune.THRESHOLDS
+    result = runner.invoke(app, ["replay", str(tmp_path / "in"), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert seen == [gctune.THRESHOLDS]  # raised while it ran
+    assert gc.get_threshold() == before  # and put back: nothing leaks into this process
