@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import errno
 from contextlib import AbstractContextManager, nullcontext
-from struct import unpack_from
+from struct import unpack, unpack_from
 from typing import Any
 from urllib.parse import urlparse
 
@@ -96,7 +96,7 @@ class BufferedTCPTransport(amqp.transport.TCPTransport):
             return nullcontext(self.sock)  # nothing will be asked of the socket
         return super().having_timeout(timeout)  # type: ignore[no-any-return]
 
-    def read_frame(self, unpack: Any = None) -> tuple[int, int, bytes]:
+    def read_frame(self, unpack: Any = unpack) -> tuple[int, int, bytes]:
         """A frame cut from the buffer when it is whole there; else py-amqp's read_frame."""
         buffer, offset = self._buffer, self._offset
         if len(buffer) - offset >= 7:
@@ -106,8 +106,6 @@ class BufferedTCPTransport(amqp.transport.TCPTransport):
                 self._offset = end + 1
                 return frame_type, channel, buffer[offset + 7 : end]
         # Not whole yet, or a bad frame-end: py-amqp reads it (and raises UnexpectedFrame).
-        if unpack is None:
-            return super().read_frame()  # type: ignore[no-any-return]
         return super().read_frame(unpack)  # type: ignore[no-any-return]
 
 

@@ -14,12 +14,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlparse
 
 import typer
 
 from rintik_lite import __version__, gctune, services
-from rintik_lite.db import Checkpointer, close_database, open_database, sqlite_path, upgrade
+from rintik_lite.db import Checkpointer, close_database, in_memory, open_database, upgrade
 from rintik_lite.errors import InvalidInput, RintikError
 from rintik_lite.ledger.notifications import parse_time
 from rintik_lite.settings import Settings, example_toml, load
@@ -149,7 +148,7 @@ def run(
 
     settings = settings_from(config)
     url = settings["database.url"]
-    if urlparse(url).scheme == "sqlite" and sqlite_path(url) is None:
+    if in_memory(url):
         # Each thread's connection to ":memory:" is a database of its own: the collector
         # would write one, the API read another, and all of it would go at exit.
         raise fail(

@@ -105,7 +105,7 @@ def _database(settings: Settings) -> Iterator[Check]:
     url = settings["database.url"]
     shown = db.redact_url(url)
     path = db.sqlite_path(url)
-    if path is None and url.startswith("sqlite:"):
+    if db.in_memory(url):
         yield Check(
             "database",
             FAIL,

@@ -37,6 +37,12 @@ WAL_AUTOCHECKPOINT_PAGES = 10_000
 V = TypeVar("V")
 
 
+def in_memory(url: str) -> bool:
+    """Whether `url` is an in-memory SQLite database (`sqlite://`, `sqlite:///:memory:`):
+    each connection to one is a database of its own."""
+    return urlparse(url).scheme == "sqlite" and sqlite_path(url) is None
+
+
 def sqlite_path(url: str) -> Path | None:
     """The file of a `sqlite:///...` URL (None for other databases or `:memory:`)."""
     parsed = urlparse(url)

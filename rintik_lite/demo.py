@@ -1100,7 +1100,7 @@ def default_seed(database_url: str) -> int:
     database (its file's absolute path; a server's URL without its password), so that
     running the demo again on the same database carries on the same cloud (its history
     adds nothing but duplicates) and another database gets another cloud."""
-    path = sqlite_path(database_url) if database_url.startswith("sqlite:") else None
+    path = sqlite_path(database_url)
     where = str(path.resolve()) if path is not None else redact_url(database_url)
     return 1 + int.from_bytes(hashlib.sha256(where.encode()).digest()[:8], "big") % 10**6
 

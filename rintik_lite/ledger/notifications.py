@@ -134,6 +134,12 @@ def parse_time(value: Any) -> datetime:
                 utc = datetime.fromisoformat(value + "+00:00")
                 return utc if utc.tzinfo is UTC else parsed.replace(tzinfo=UTC)
             return parsed.astimezone(UTC)
+    return _parse_time_general(value)
+
+
+def _parse_time_general(value: Any) -> datetime:
+    """`parse_time` for every input, without its fast path (tests/ledger/test_times.py
+    checks that the fast path gives what this gives)."""
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, str) and value.strip():
@@ -155,6 +161,11 @@ def format_time(value: datetime) -> str:
     """ISO 8601 in UTC with a `Z`, microseconds only when present."""
     if value.tzinfo is UTC and value.year >= 1000:  # the usual case, without conversions
         return jsontext.utc_text(value) + "Z"
+    return _format_time_general(value)
+
+
+def _format_time_general(value: datetime) -> str:
+    """`format_time` for every aware datetime, without its fast path."""
     value = value.astimezone(UTC)
     if value.year >= 1000:  # isoformat is several times faster than strftime: same text
         return value.replace(tzinfo=None).isoformat() + "Z"

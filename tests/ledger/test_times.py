@@ -5,46 +5,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rintik_lite.ledger.intervals import _key_time
+from rintik_lite.ledger.notifications import _format_time_general as reference_format_time
+from rintik_lite.ledger.notifications import _parse_time_general as reference_parse_time
 from rintik_lite.ledger.notifications import format_time, parse_time
 from rintik_lite.models import Event
-
-
-def reference_parse_time(value: Any) -> datetime:
-    """parse_time as it was before its fast path."""
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, str) and value.strip():
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(f"{value!r} is not a date and time") from None
-    else:
-        raise ValueError(f"{value!r} is not a date and time")
-    if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def reference_format_time(value: datetime) -> str:
-    """format_time as it was before its fast path."""
-    value = value.astimezone(UTC)
-    if value.year >= 1000:
-        return value.replace(tzinfo=None).isoformat() + "Z"
-    text = value.strftime("%Y-%m-%dT%H:%M:%S")
-    if value.microsecond:
-        text += f".{value.microsecond:06d}"
-    return text + "Z"
-
 
 zones = st.one_of(
     st.none(),
