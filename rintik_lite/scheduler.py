@@ -94,6 +94,7 @@ class LeaderLock:
         "SELECT pg_try_advisory_lock(hashtext('rintik-lite scheduler'), "
         "hashtext(coalesce(current_schema(), '')))"
     )
+    UNLOCK = SQL.replace("pg_try_advisory_lock", "pg_advisory_unlock")
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -121,11 +122,17 @@ class LeaderLock:
         return self.held
 
     def release(self) -> None:
-        """Give the lock up (by closing its session); safe to call twice."""
-        self.held = False
-        if self._db is not None and not self._db.is_closed():
+        """Give the lock up, then close its session; safe to call twice. Unlocked first:
+        closing alone frees the lock only once the server has seen the session end, and
+        a standby asking at once could still find it taken."""
+        held, self.held = self.held, False
+        if self._db is None or self._db.is_closed():
+            return
+        if held:
             with suppress(peewee.PeeweeException):
-                self._db.close()
+                self._db.execute_sql(self.UNLOCK)
+        with suppress(peewee.PeeweeException):
+            self._db.close()
 
 
 class Scheduler:
