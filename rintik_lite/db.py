@@ -18,7 +18,7 @@ import pickle
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -420,11 +420,16 @@ class Prepared:
         return list(cursor.fetchall())
 
     def rows(self, **values: Any) -> list[tuple[Any, ...]]:
-        cursor, converters = self._run(values)
+        cursor, _ = self._run(values)
+        return self.convert(cursor.fetchall())
+
+    def convert(self, raws: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+        """Rows as `raw` returned them, converted as `rows` returns them."""
+        _, _, converters = self._render()
         converted = [(i, c) for i, c in enumerate(converters) if c is not None]
         memo = self.memo
         rows = []
-        for raw in cursor.fetchall():
+        for raw in raws:
             row = memo.get(raw) if memo is not None else None
             if row is None:
                 fields = list(raw)
@@ -578,7 +583,16 @@ def _v3(db: peewee.Database) -> None:
     db.create_tables(models.V3_TABLES)
 
 
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1, _v2, _v3]
+def _v4(db: peewee.Database) -> None:
+    """`invoice.rated_from`: the digest of what a closed invoice's lines were rated from."""
+    # v2 made it, on a database created since (get_columns would read PostgreSQL's public
+    # schema, not the one the search path names).
+    columns = db.execute_sql("SELECT * FROM invoice WHERE 1 = 0").description
+    if "rated_from" not in {column[0] for column in columns}:
+        db.execute_sql("ALTER TABLE invoice ADD COLUMN rated_from VARCHAR(64)")
+
+
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1, _v2, _v3, _v4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -41,12 +41,14 @@ schema are the last line of defence.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Context, Decimal, InvalidOperation, localcontext
+from functools import cached_property
 from operator import attrgetter
 from typing import Any, NamedTuple
 
@@ -405,6 +407,11 @@ class _Billing:
     prices: tuple[rating.Price, ...]
     type_names: dict[str, str]
 
+    @cached_property
+    def stored(self) -> str:
+        """The prices and the type names as text, for `rated_from`."""
+        return repr((self.prices, sorted(self.type_names.items())))
+
     @classmethod
     def load(cls) -> _Billing:
         names = dict(_VOLUME_TYPES.raw())
@@ -487,40 +494,78 @@ def _sum(values: Iterable[Decimal]) -> Decimal:
         return sum(values, Decimal(0))
 
 
-def _adjustments(project_id: str, before: Period, billing: _Billing) -> list[BillLine]:
-    """The pending adjustment lines for every closed invoice of the project before `before`.
+def rated_from(rows: Iterable[Sequence[Any]], billing: _Billing) -> str:
+    """The digest of what a project's lines for one period are rated from: its intervals
+    overlapping the period as stored (`rows`: `_UsageRow`'s columns as the driver returns
+    them, in any order), every price row and the volume type names.
 
-    See the module docstring: re-rate each closed period from today's ledger and the
-    prices in force in it, with the rules frozen at its close; subtract what was billed for
-    it (its own lines and every adjustment already frozen for it); one line per resource
-    with a non-zero difference.
-    """
-    closed = _CLOSED_BEFORE.models(Invoice, project_id=project_id, before=str(before))
-    if not closed:
-        return []
-    ids = [c.id for c in closed]
+    Closing records it (`Invoice.rated_from`). Re-rated (`_adjustments`) from inputs with
+    the same digest, a closed invoice gives its own lines again: with no adjustment frozen
+    for it, it needs none. `repr`, not `pickle` (`db.digest`): equal values always give the
+    same text, so equal inputs give the same digest in any process; a false match would
+    need two different inputs with the same SHA-256."""
+    text = "\n".join(sorted(repr(tuple(row)) for row in rows))
+    return hashlib.sha256(f"{billing.stored}\n{text}".encode()).hexdigest()
+
+
+def _billed(project_id: str, wanted: set[int]) -> dict[int, dict[str, list[BillLine]]]:
+    """What was billed for each invoice of `wanted`, by resource: its own lines and the
+    adjustments to it (only ever on a later closed invoice of the project)."""
     billed: dict[int, dict[str, list[BillLine]]] = defaultdict(lambda: defaultdict(list))
-    wanted = set(ids)
-    # Every line of the project's closed invoices, those billed for `ids` kept: their own
-    # lines and the adjustments to them (only ever on a later invoice of the project).
     for invoice_id, *values in _PROJECT_LINES.rows(project_id=project_id):
         line = BillLine(*values)
         if line.adjusts in wanted or (line.adjusts is None and invoice_id in wanted):
             target = line.adjusts if line.adjusts is not None else invoice_id
             billed[target][line.entity_id].append(line)
+    return billed
+
+
+def _adjustments(
+    project_id: str,
+    before: Period,
+    billing: _Billing,
+    stored: list[tuple[Any, ...]] | None = None,
+) -> list[BillLine]:
+    """The pending adjustment lines for every closed invoice of the project before `before`.
+
+    See the module docstring: re-rate each closed period from today's ledger and the
+    prices in force in it, with the rules frozen at its close; subtract what was billed for
+    it (its own lines and every adjustment already frozen for it); one line per resource
+    with a non-zero difference. `stored`: the project's intervals over the closed periods,
+    as `_HISTORY.raw` reads them, when already read.
+    """
+    closed = _CLOSED_BEFORE.models(Invoice, project_id=project_id, before=str(before))
+    if not closed:
+        return []
     last_end = Period.parse(closed[-1].period).end
     first_start = Period.parse(closed[0].period).start  # earlier intervals re-rate to nothing
     window = {
         "start": Interval.start.db_value(first_start),
         "end": Interval.start.db_value(last_end),
     }
-    history = [IntervalRow(*row) for row in _HISTORY.rows(project_id=project_id, **window)]
+    if stored is None:
+        stored = _HISTORY.raw(project_id=project_id, **window)
+    history = [IntervalRow(*row) for row in _HISTORY.convert(stored)]
+    adjusted = {target for (target,) in _ADJUSTED.raw(project_id=project_id)}
+    billed: dict[int, dict[str, list[BillLine]]] | None = None
     lines: list[BillLine] = []
     for invoice in closed:
         period = Period.parse(invoice.period)
-        rows = [
-            r for r in history if r.start < period.end and (r.end is None or r.end > period.start)
+        picked = [
+            i
+            for i, r in enumerate(history)
+            if r.start < period.end and (r.end is None or r.end > period.start)
         ]
+        if (
+            invoice.rated_from is not None
+            and invoice.id not in adjusted
+            and invoice.rated_from
+            == rated_from((_rated_columns(stored[i]) for i in picked), billing)
+        ):
+            continue  # re-rated, it would give its own lines again: no difference
+        if billed is None:
+            billed = _billed(project_id, {c.id for c in closed})
+        rows = [history[i] for i in picked]
         recomputed: dict[str, list[BillLine]] = defaultdict(list)
         for line in billing.rate(rows, period, period.end, _frozen_rules(invoice)):
             recomputed[line.entity_id].append(line)
@@ -615,6 +660,24 @@ _PROJECT_LINES = Prepared(
             )
         )
         .order_by(InvoiceLine.invoice, InvoiceLine.position)
+    ),
+    "project_id",
+)
+
+
+#: The closed invoices of a project that some adjustment (on a later one) is for.
+_ADJUSTED = Prepared(
+    lambda project_id: (
+        InvoiceLine.select(InvoiceLine.adjusts)
+        .where(
+            InvoiceLine.invoice.in_(
+                Invoice.select(Invoice.id).where(
+                    (Invoice.project_id == project_id) & Invoice.state.in_(CLOSED_STATES)
+                )
+            )
+            & InvoiceLine.adjusts.is_null(False)
+        )
+        .distinct()
     ),
     "project_id",
 )
@@ -719,9 +782,12 @@ def _window(period: Period, project_id: str) -> dict[str, Any]:
 ADJUSTMENTS: DigestCache[tuple[BillLine, ...]] = DigestCache(2048)
 
 
-def _adjustments_key(project_id: str, before: Period, billing: _Billing) -> bytes | None:
-    """The digest of what `_adjustments(project_id, before, billing)` reads; None when the
-    project has no closed invoice before `before` (then there is no adjustment)."""
+def _adjustments_key(
+    project_id: str, before: Period, billing: _Billing
+) -> tuple[bytes, list[tuple[Any, ...]]] | None:
+    """The digest of what `_adjustments(project_id, before, billing)` reads, and the
+    intervals it reads as stored; None when the project has no closed invoice before
+    `before` (then there is no adjustment)."""
     closed = _CLOSED_INVOICES.raw(project_id=project_id)
     periods = sorted(Period.parse(row[1]) for row in closed if row[1] < str(before))
     if not periods:
@@ -731,26 +797,24 @@ def _adjustments_key(project_id: str, before: Period, billing: _Billing) -> byte
         "start": Interval.start.db_value(periods[0].start),
         "end": Interval.start.db_value(periods[-1].end),
     }
-    return digest(
-        project_id,
-        str(before),
-        closed,
-        _HISTORY.raw(**window),
-        billing.prices,
-        sorted(billing.type_names.items()),
+    stored = _HISTORY.raw(**window)
+    key = digest(
+        project_id, str(before), closed, stored, billing.prices, sorted(billing.type_names.items())
     )
+    return key, stored
 
 
 def _pending_adjustments(project_id: str, before: Period, billing: _Billing) -> list[BillLine]:
     """`_adjustments`, from `ADJUSTMENTS` when nothing it reads has changed since."""
     with read_snapshot():  # the digest and the lines from the same state of the database
-        key = _adjustments_key(project_id, before, billing)
-        if key is None:
+        found = _adjustments_key(project_id, before, billing)
+        if found is None:
             return []
+        key, stored = found
         cached = ADJUSTMENTS.get(key)
         if cached is not None:
             return list(cached)
-        lines = _adjustments(project_id, before, billing)
+        lines = _adjustments(project_id, before, billing, stored)
     ADJUSTMENTS.put(key, tuple(lines))
     return lines
 
@@ -1033,23 +1097,33 @@ class _UsageRow(NamedTuple):
     attributes: dict[str, Any]
 
 
+#: Where `_UsageRow`'s columns are in an `IntervalRow`.
+_USAGE_IN_INTERVAL_ROW = tuple(IntervalRow._fields.index(name) for name in _UsageRow._fields)
+
+
+def _rated_columns(row: Sequence[Any]) -> tuple[Any, ...]:
+    """An `IntervalRow` as stored (`_HISTORY.raw`), cut to the columns rating reads."""
+    return tuple(row[i] for i in _USAGE_IN_INTERVAL_ROW)
+
+
 def _period_lines(
     period: Period, projects: Sequence[str], billing: _Billing, rater: rating.UsageRater
-) -> dict[str, list[Line]]:
-    """The rated lines of `projects` in `period`, by project, unordered: their intervals
-    overlapping it (as `_overlapping` reads them), a query per 200 projects, read from the
-    cursor without peewee's row wrappers and rated as they come (each usage is dropped at
-    once: only the lines are kept)."""
+) -> tuple[dict[str, list[Line]], dict[str, list[tuple[Any, ...]]]]:
+    """The rated lines of `projects` in `period`, by project, unordered, and the rows they
+    were rated from as stored (for `rated_from`): their intervals overlapping it (as
+    `_overlapping` reads them), a query per 200 projects, read from the cursor without
+    peewee's row wrappers and rated as they come (each usage is dropped at once)."""
     query = Interval.select(*(getattr(Interval, name) for name in _UsageRow._fields)).where(
         (Interval.start < period.end) & (Interval.end.is_null() | (Interval.end > period.start))
     )
     to_time, to_attributes = Interval.start.python_value, Interval.attributes.python_value
     lines: dict[str, list[Line]] = defaultdict(list)
+    stored: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
     for start in range(0, len(projects), 200):
         chunk = query.where(Interval.project_id.in_(list(projects[start : start + 200])))
-        for entity_id, entity_type, project_id, begin, end, name, attributes in database.execute(
-            chunk
-        ):
+        for raw in database.execute(chunk):
+            entity_id, entity_type, project_id, begin, end, name, attributes = raw
+            stored[project_id].append(raw)
             row = _UsageRow(
                 entity_id,
                 entity_type,
@@ -1060,7 +1134,7 @@ def _period_lines(
                 to_attributes(attributes),
             )
             lines[project_id] += rater.rate(billing.usage(row))
-    return lines
+    return lines, stored
 
 
 def _closed_before(period: Period, projects: Sequence[str]) -> set[str]:
@@ -1186,10 +1260,10 @@ def _close_group(
             return []
         billing = _Billing.load()
         rater = rating.UsageRater(period, period.end, billing.prices, rules)
-        rated = _period_lines(period, todo, billing, rater)
+        rated, stored = _period_lines(period, todo, billing, rater)
         history = _closed_before(period, todo)
         line_values = _LineValues()
-        drafts: list[tuple[str, list[tuple[Any, ...]], Totals]] = []
+        drafts: list[tuple[str, list[tuple[Any, ...]], Totals, str | None]] = []
         for project_id in todo:
             lines = rated.pop(project_id, [])
             lines.sort(key=_LINE_ORDER)  # the order of `_Billing.rate`, adjustments last
@@ -1197,7 +1271,8 @@ def _close_group(
             if lines or adjustments or (project_id, key) in existing:
                 amounts = _totals([*lines, *adjustments], rules)
                 rows = [] if dry_run else line_values.rows(lines, adjustments)
-                drafts.append((project_id, rows, amounts))
+                inputs = None if dry_run else rated_from(stored.pop(project_id, ()), billing)
+                drafts.append((project_id, rows, amounts, inputs))
         if dry_run:
             return [
                 _invoice_json(
@@ -1207,19 +1282,21 @@ def _close_group(
                     amounts,
                     rules,
                 )
-                for p, _, amounts in drafts
+                for p, _, amounts, _ in drafts
             ]
         created = Invoice.created_at.db_value(now)
-        missing = [(p, key, IN_PROGRESS, created) for p, _, _ in drafts if (p, key) not in existing]
+        missing = [
+            (p, key, IN_PROGRESS, created) for p, _, _, _ in drafts if (p, key) not in existing
+        ]
         insert_values(
             Invoice, ("project_id", "period", "state", "created_at"), missing, ignore=True
         )
-        invoices = _rows_for({(p, key) for p, _, _ in drafts}, lock=not is_sqlite())
+        invoices = _rows_for({(p, key) for p, _, _, _ in drafts}, lock=not is_sqlite())
         number = last_number
         closed: list[Invoice] = []
         changes: list[dict[str, Any]] = []
         line_rows: list[tuple[Any, ...]] = []
-        for project_id, rows, amounts in drafts:
+        for project_id, rows, amounts, inputs in drafts:
             invoice = invoices[(project_id, key)]
             if invoice.state != IN_PROGRESS:  # unreachable while the counter is held
                 continue
@@ -1235,6 +1312,7 @@ def _close_group(
                 "tax": amounts.tax,
                 "total": amounts.total,
                 "closed_at": now,
+                "rated_from": inputs,
             }
             for name, value in change.items():  # as re-read after the update
                 setattr(invoice, name, value)

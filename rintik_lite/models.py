@@ -253,6 +253,9 @@ class Invoice(BaseModel):
     created_at = UTCDateTimeField()
     closed_at = UTCDateTimeField(null=True)
     paid_at = UTCDateTimeField(null=True)
+    # What its lines were rated from at closing (`invoices.rated_from`): while the ledger
+    # and prices give the same digest, re-rating it would give its lines again.
+    rated_from = peewee.CharField(max_length=64, null=True)
 
     class Meta:
         indexes = ((("project_id", "period"), True), (("period",), False))
