@@ -697,14 +697,21 @@ def _live_lines(
     now: datetime,
     rules: RatingRules,
     billing: _Billing,
-    rows: list[IntervalRow] | None = None,
+    rated: list[BillLine] | None = None,
 ) -> list[BillLine]:
-    """The lines the project's invoice for `period` has if closed now (adjustments last),
-    from its intervals overlapping the period (`rows`, read here when None)."""
-    if rows is None:
-        rows = _overlapping(period, project_id)
-    lines = billing.rate(rows, period, min(now, period.end), rules)
-    return lines + _pending_adjustments(project_id, period, billing)
+    """The lines the project's invoice for `period` has if closed now (adjustments last):
+    its intervals overlapping the period rated (`rated`, when the caller has them), then
+    the adjustments."""
+    if rated is None:
+        rated = _rated_now(_overlapping(period, project_id), period, now, rules, billing)
+    return rated + _pending_adjustments(project_id, period, billing)
+
+
+def _rated_now(
+    rows: list[IntervalRow], period: Period, now: datetime, rules: RatingRules, billing: _Billing
+) -> list[BillLine]:
+    """The lines of `rows` in the invoice of `period` computed at `now`."""
+    return billing.rate(rows, period, min(now, period.end), rules)
 
 
 # --- the read path's queries, rendered once (db.Prepared), and its cache of adjustments -----
@@ -825,10 +832,10 @@ def _live_json(
     rules: RatingRules,
     billing: _Billing,
     with_lines: bool = True,
-    rows: list[IntervalRow] | None = None,
+    rated: list[BillLine] | None = None,
 ) -> dict[str, Any]:
     period = Period.parse(invoice.period)
-    lines = _live_lines(invoice.project_id, period, now, rules, billing, rows)
+    lines = _live_lines(invoice.project_id, period, now, rules, billing, rated)
     return _invoice_json(invoice, lines if with_lines else None, _totals(lines, rules), rules)
 
 
@@ -1020,10 +1027,12 @@ def show_invoice_until(
         return _closed_json(invoice), rating.FOREVER
     billing = _Billing.load()
     period = Period.parse(invoice.period)
-    rows = _overlapping(period, invoice.project_id)  # read once: rated and shown
-    usages = [billing.usage(row) for row in rows]
-    until = rating.steady_until(usages, period, now, billing.prices, rules)
-    return _live_json(invoice, now, rules, billing, rows=rows), until
+    rows = _overlapping(period, invoice.project_id)
+    rated = _rated_now(rows, period, now, rules, billing)  # once: shown, and how long for
+    usages = (billing.usage(row) for row in rows)
+    ends = [(line.start, line.end) for line in rated]
+    until = rating.steady_until(usages, period, now, billing.prices, rules, ends)
+    return _live_json(invoice, now, rules, billing, rated=rated), until
 
 
 def invoice_for(

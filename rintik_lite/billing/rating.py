@@ -434,6 +434,7 @@ def steady_until(
     now: datetime,
     prices: Sequence[Price],
     rules: RatingRules,
+    lines: Iterable[tuple[datetime, datetime]] | None = None,
 ) -> datetime:
     """The first instant from ``now`` on at which rating ``usages`` for ``period`` may give
     other lines than it gives at ``now``: for every ``later`` in ``[now, until)``,
@@ -448,6 +449,10 @@ def steady_until(
     since its start (one more hour billed just after it). Under ``exact`` rounding a line
     ending at ``now`` bills more at every later instant: then ``until`` is ``now``, as it
     is when one of those instants is ``now`` itself. :data:`FOREVER` when none comes.
+
+    ``lines``: the (start, end) of the lines ``usages`` rate to at ``now``, when the caller
+    has them already; else they are rated here. A line ending at ``now`` of a resource that
+    ends at ``now`` counts in them and not here, but ``until`` is ``now`` then either way.
     """
     require_aware(now, "now")
     now = now.astimezone(UTC)
@@ -455,6 +460,7 @@ def steady_until(
     for price in prices:
         if price.since is not None and now <= price.since < until:
             until = price.since
+    running: list[tuple[datetime, datetime]] = []
     for usage in usages:
         lower = max(usage.start, period.start)
         upper = period.end if usage.end is None else min(usage.end, period.end)
@@ -463,17 +469,18 @@ def steady_until(
         for instant in (lower, upper):
             if now <= instant < until:
                 until = instant
-        if not lower < now < upper:
-            continue  # no line yet, or one that no longer follows `now`
-        for line in rate_usage(usage, period, now, prices, rules):
-            if line.end != now:
-                continue
-            if rules.rounding != "hour_ceil":
-                return now
-            hours = -(-(now - line.start) // _HOUR)  # ceil: the hour being billed ends
-            boundary = line.start + hours * _HOUR
-            if boundary < until:
-                until = boundary
+        if lines is None and lower < now < upper:  # a line may follow `now`
+            rated = rate_usage(usage, period, now, prices, rules)
+            running += ((line.start, line.end) for line in rated)
+    for start, end in running if lines is None else lines:
+        if end != now:
+            continue
+        if rules.rounding != "hour_ceil":
+            return now
+        hours = -(-(now - start) // _HOUR)  # ceil: the hour being billed ends
+        boundary = start + hours * _HOUR
+        if boundary < until:
+            until = boundary
     return until
 
 

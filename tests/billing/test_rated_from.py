@@ -122,7 +122,8 @@ def test_an_adjusted_invoice_whose_inputs_come_back_is_adjusted_back(
     def vol(event: str, at: datetime) -> dict[str, Any]:
         return volume(event, at, project=P, volume_id="v-1", size=10, volume_type="vt-1")
 
-    record(volume_type("vt-1", "ssd", EARLY), vol("create.end", utc(2026, 10, 1)), now=utc(2026, 10, 1))
+    created = utc(2026, 10, 1)
+    record(volume_type("vt-1", "ssd", EARLY), vol("create.end", created), now=created)
     price("volume", "ssd", "0.001")  # by type name; "hdd" has no price
     [october] = invoices.close_invoices(None, OCT_CLOSE, RULES)
     assert october["total"] == "7.44"  # 744 h x 10 GB x 0.001

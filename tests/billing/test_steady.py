@@ -162,3 +162,16 @@ def test_the_lines_at_any_instant_of_the_span_are_those_at_now_moved(
         later = now + span * where
     expected = moved(lines_at(usage_list, now, prices, rules), now, later)
     assert lines_at(usage_list, later, prices, rules) == expected
+
+
+@settings(max_examples=300)
+@given(cases(), st.sampled_from([CEIL, EXACT]))
+def test_the_lines_rated_already_give_the_same_span(
+    case: tuple[list[Usage], list[Price], datetime], rules: RatingRules
+) -> None:
+    """Given the lines at `now` (as the running invoice has them), `steady_until` need not
+    rate the usages again: the same `until`."""
+    usage_list, prices, now = case
+    ends = [(line.start, line.end) for line in lines_at(usage_list, now, prices, rules)]
+    expected = steady_until(usage_list, NOV, now, prices, rules)
+    assert steady_until(usage_list, NOV, now, prices, rules, ends) == expected
