@@ -479,7 +479,21 @@ def _projects_with_usage(period: Period, project_id: str | None = None) -> set[s
     return {project for (project,) in query.tuples()}
 
 
-def _frozen_rules(invoice: Invoice) -> RatingRules:
+class _ClosedInvoice(NamedTuple):
+    """What the adjustments read of a closed invoice (`_CLOSED_INVOICES`): plain rows, as
+    building a model instance per invoice costs more than rating a small project."""
+
+    id: int
+    period: str
+    number: int
+    rounding: str
+    decimal_places: int
+    tax_percent: Decimal
+    currency: str
+    rated_from: str | None
+
+
+def _frozen_rules(invoice: Invoice | _ClosedInvoice) -> RatingRules:
     return RatingRules(
         rounding=invoice.rounding,
         decimal_places=invoice.decimal_places,
@@ -520,21 +534,34 @@ def _billed(project_id: str, wanted: set[int]) -> dict[int, dict[str, list[BillL
     return billed
 
 
+class _Read(NamedTuple):
+    """What `_adjustments` reads, as stored: the project's closed invoices
+    (`_CLOSED_INVOICES`) and its intervals over their periods (`_HISTORY`)."""
+
+    closed: list[tuple[Any, ...]]
+    intervals: list[tuple[Any, ...]]
+
+
 def _adjustments(
-    project_id: str,
-    before: Period,
-    billing: _Billing,
-    stored: list[tuple[Any, ...]] | None = None,
+    project_id: str, before: Period, billing: _Billing, read: _Read | None = None
 ) -> list[BillLine]:
     """The pending adjustment lines for every closed invoice of the project before `before`.
 
     See the module docstring: re-rate each closed period from today's ledger and the
     prices in force in it, with the rules frozen at its close; subtract what was billed for
     it (its own lines and every adjustment already frozen for it); one line per resource
-    with a non-zero difference. `stored`: the project's intervals over the closed periods,
-    as `_HISTORY.raw` reads them, when already read.
+    with a non-zero difference. `read`: what it reads, when the caller read it already.
     """
-    closed = _CLOSED_BEFORE.models(Invoice, project_id=project_id, before=str(before))
+    closed = sorted(
+        (
+            _ClosedInvoice(*row)
+            for row in _CLOSED_INVOICES.convert(
+                read.closed if read else _CLOSED_INVOICES.raw(project_id=project_id)
+            )
+            if row[1] < str(before)
+        ),
+        key=attrgetter("period"),
+    )
     if not closed:
         return []
     last_end = Period.parse(closed[-1].period).end
@@ -543,8 +570,7 @@ def _adjustments(
         "start": Interval.start.db_value(first_start),
         "end": Interval.start.db_value(last_end),
     }
-    if stored is None:
-        stored = _HISTORY.raw(project_id=project_id, **window)
+    stored = read.intervals if read else _HISTORY.raw(project_id=project_id, **window)
     history = [IntervalRow(*row) for row in _HISTORY.convert(stored)]
     adjusted = {target for (target,) in _ADJUSTED.raw(project_id=project_id)}
     billed: dict[int, dict[str, list[BillLine]]] | None = None
@@ -730,32 +756,11 @@ _PROJECT_OVERLAPPING = Prepared(
 _INVOICE = Prepared(lambda key: Invoice.select().where(Invoice.id == key), "key")
 _CLOSED_INVOICES = Prepared(
     lambda project_id: (
-        Invoice.select(
-            Invoice.id,
-            Invoice.period,
-            Invoice.number,
-            Invoice.rounding,
-            Invoice.decimal_places,
-            Invoice.tax_percent,
-            Invoice.currency,
-        )
+        Invoice.select(*(getattr(Invoice, name) for name in _ClosedInvoice._fields))
         .where((Invoice.project_id == project_id) & Invoice.state.in_(CLOSED_STATES))
         .order_by(Invoice.id)
     ),
     "project_id",
-)
-_CLOSED_BEFORE = Prepared(
-    lambda project_id, before: (
-        Invoice.select()
-        .where(
-            (Invoice.project_id == project_id)
-            & Invoice.state.in_(CLOSED_STATES)
-            & (Invoice.period < before)
-        )
-        .order_by(Invoice.period)
-    ),
-    "project_id",
-    "before",
 )
 _HISTORY = Prepared(
     lambda project_id, start, end: (
@@ -791,10 +796,10 @@ ADJUSTMENTS: DigestCache[tuple[BillLine, ...]] = DigestCache(2048)
 
 def _adjustments_key(
     project_id: str, before: Period, billing: _Billing
-) -> tuple[bytes, list[tuple[Any, ...]]] | None:
-    """The digest of what `_adjustments(project_id, before, billing)` reads, and the
-    intervals it reads as stored; None when the project has no closed invoice before
-    `before` (then there is no adjustment)."""
+) -> tuple[bytes, _Read] | None:
+    """The digest of what `_adjustments(project_id, before, billing)` reads, and what it
+    reads; None when the project has no closed invoice before `before` (then there is no
+    adjustment)."""
     closed = _CLOSED_INVOICES.raw(project_id=project_id)
     periods = sorted(Period.parse(row[1]) for row in closed if row[1] < str(before))
     if not periods:
@@ -808,7 +813,7 @@ def _adjustments_key(
     key = digest(
         project_id, str(before), closed, stored, billing.prices, sorted(billing.type_names.items())
     )
-    return key, stored
+    return key, _Read(closed, stored)
 
 
 def _pending_adjustments(project_id: str, before: Period, billing: _Billing) -> list[BillLine]:
@@ -817,11 +822,11 @@ def _pending_adjustments(project_id: str, before: Period, billing: _Billing) -> 
         found = _adjustments_key(project_id, before, billing)
         if found is None:
             return []
-        key, stored = found
+        key, read = found
         cached = ADJUSTMENTS.get(key)
         if cached is not None:
             return list(cached)
-        lines = _adjustments(project_id, before, billing, stored)
+        lines = _adjustments(project_id, before, billing, read)
     ADJUSTMENTS.put(key, tuple(lines))
     return lines
 
