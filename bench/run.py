@@ -673,7 +673,8 @@ def replay(report: Report, db: str, count: int, projects: int) -> None:
             timeout=max(600, count / 50),
         )
         wall = time.perf_counter() - started
-        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        # The last JSON line: under --profile, py-spy prints its own lines after it.
+        summary = json.loads([t for t in done.stdout.splitlines() if t.startswith("{")][-1])
         if summary["received"] != count or summary["quarantined"]:
             raise RuntimeError(f"replay: {summary}")
         net = wall - startup
