@@ -45,7 +45,7 @@ import hashlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Context, Decimal, InvalidOperation, localcontext
 from functools import cached_property
@@ -103,17 +103,19 @@ _EXACT = Context(prec=4 * rating.PRECISION)
 # --- input ---------------------------------------------------------------------------------
 
 
+#: The `[billing]` settings the rating rules are made of: `billing.<name>` for each field
+#: of `RatingRules`.
+RULE_SETTINGS = tuple(f.name for f in fields(RatingRules))
+
+
 def rules_from(settings: Settings) -> RatingRules:
-    """The rating rules of the `[billing]` settings, with the tax and currency changed over
-    the API (`billing_settings`) when the database is open."""
+    """The rating rules of the `[billing]` settings (`RULE_SETTINGS`), with the tax and
+    currency changed over the API (`billing_settings`) when the database is open."""
     values = billing_settings(settings) if database.obj is not None else {}
+    rules = {name: values.get(name, settings[f"billing.{name}"]) for name in RULE_SETTINGS}
+    rules["currency"] = str(rules["currency"]).strip().upper()
     try:
-        return RatingRules(
-            rounding=settings["billing.rounding"],
-            decimal_places=settings["billing.decimal_places"],
-            tax_percent=values.get("tax_percent", settings["billing.tax_percent"]),
-            currency=str(values.get("currency", settings["billing.currency"])).strip().upper(),
-        )
+        return RatingRules(**rules)
     except (TypeError, ValueError) as exc:
         raise SettingsError(f"bad [billing] settings: {exc}") from None
 

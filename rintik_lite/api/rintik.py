@@ -120,9 +120,6 @@ OVERVIEWS: tuple[str, ...] = (
     "price_active_resource",
 )
 
-#: The `[billing]` settings `invoices.rules_from` reads.
-BILLING_FILE_SETTINGS = ("rounding", "decimal_places", "tax_percent", "currency")
-
 MONEY_PATTERN = r"^[0-9]{1,15}(\.[0-9]{1,30})?$"
 _MONEY = re.compile(MONEY_PATTERN, re.ASCII)
 _CURRENCY = re.compile(r"^[A-Za-z]{3,8}$", re.ASCII)
@@ -941,7 +938,7 @@ class RintikRoutes:
         self.clock = clock
         self.max_body_bytes = max_body_bytes
         #: What the rules take from the settings file (`invoices.rules_from`).
-        self.billing = tuple(settings[f"billing.{name}"] for name in BILLING_FILE_SETTINGS)
+        self.billing = tuple(settings[f"billing.{name}"] for name in invoices.RULE_SETTINGS)
 
     def _rules(self) -> rating.RatingRules:
         return invoices.rules_from(self.settings)
