@@ -103,9 +103,15 @@ def connect(url: str, busy_timeout_ms: int = 10000) -> peewee.Database:
 
 
 def open_database(url: str, busy_timeout_ms: int = 10000, migrate: bool = True) -> peewee.Database:
-    """Bind `database` to `url`, check it is reachable, and bring its schema up to date."""
+    """Bind `database` to `url`, check it is reachable, and bring its schema up to date.
+
+    What this thread had open on the database bound before is closed first
+    (`close_binding`): once unbound, nothing but a cyclic garbage collection would close it.
+    Other threads' connections to it are theirs to close, each before it ends, as `run`'s
+    threads do (`run` binds once, before it starts them).
+    """
     db = connect(url, busy_timeout_ms)
-    Checkpointer.stop_current()
+    close_binding()
     database.initialize(db)
     try:
         database.connect(reuse_if_open=True)
@@ -133,8 +139,8 @@ class Checkpointer:
     it never blocks the writer or a reader, SQLite's C code releases the GIL while it
     copies and syncs, and a WAL it has copied entirely is reused from its start by the
     next write. Durability is SQLite's own (the same checkpoint, by another connection).
-    One per process, for the database `open_database` bound; stopped by the next
-    `open_database`, and at exit.
+    One per process, for the database `open_database` bound; stopped by `close_binding`
+    (the next `open_database` calls it), and at exit.
     """
 
     _current: Checkpointer | None = None
@@ -209,6 +215,17 @@ def close_database() -> None:
             database.close()
     except peewee.PeeweeException:
         pass
+
+
+def close_binding() -> None:
+    """Close what `open_database` opened in this thread: its connection and the WAL
+    checkpointer. `database` stays bound (a query connects again, with no checkpointer).
+    An sqlite3 connection left open is closed only by a cyclic garbage collection (CPython's
+    is in a reference cycle with its statement cache), which may come much later in a
+    process that goes on (CliRunner, the tests), and the checkpointer's until exit. Safe to
+    call twice, or with nothing bound."""
+    close_database()
+    Checkpointer.stop_current()
 
 
 def redact_url(url: str) -> str:

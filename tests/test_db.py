@@ -1,0 +1,100 @@
+"""The database binding: what `open_database` leaves open when it binds another database.
+
+A connection nobody closed is closed only when CPython's cyclic collector frees it (an
+sqlite3 connection is part of a reference cycle through its statement cache). These tests
+run with that collector off, so that what was left open stays open and shows.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+from playhouse.db_url import connect
+
+from rintik_lite.db import close_database, open_database
+from rintik_lite.models import Event
+from tests.conftest import POSTGRES_URL, reset_postgres
+
+
+@contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """The cyclic garbage collector off while the block runs (on again after, if it was)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def open_files(path: Path) -> list[str]:
+    """This process's open files on the SQLite database `path` (its -wal and -shm too)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        with suppress(OSError):  # the listing's own descriptor, closed by now
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith(str(path)):
+                found.append(target)
+    return found
+
+
+def sessions(application_name: str, seconds: float = 5.0) -> list[str]:
+    """The PostgreSQL sessions of clients named `application_name` (state and last query),
+    once those that were closed are gone: a backend leaves pg_stat_activity a moment after
+    its client closed."""
+    db = connect(POSTGRES_URL)
+    try:
+        deadline = time.monotonic() + seconds
+        while True:
+            rows = db.execute_sql(
+                "SELECT state, query FROM pg_stat_activity WHERE application_name = %s",
+                (application_name,),
+            ).fetchall()
+            if not rows or time.monotonic() >= deadline:
+                return [f"{state}: {query}" for state, query in rows]
+            time.sleep(0.02)
+    finally:
+        db.close()
+
+
+class Watched:
+    """A fresh database of one kind, and what this process has open on it: the SQLite
+    file's descriptors, or the PostgreSQL sessions that carry its URL's application_name."""
+
+    def __init__(self, kind: str, folder: Path) -> None:
+        self.path = folder / "watched.db"
+        self.name = f"rintik-test-{uuid.uuid4().hex[:12]}"
+        if kind == "sqlite":
+            self.url = f"sqlite:///{self.path}"
+        else:
+            self.url = f"{reset_postgres()}&application_name={self.name}"
+        self.kind = kind
+
+    def left_open(self) -> list[str]:
+        return open_files(self.path) if self.kind == "sqlite" else sessions(self.name)
+
+
+KINDS = ["sqlite", "postgresql"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_binding_another_database_closes_the_connection_to_the_one_before(
+    tmp_path: Path, kind: str
+) -> None:
+    first = Watched(kind, tmp_path)
+    with no_cyclic_gc():
+        open_database(first.url)
+        assert Event.select().count() == 0  # this thread's connection, and the checkpointer's
+        open_database(f"sqlite:///{tmp_path / 'second.db'}")
+        try:
+            assert first.left_open() == []
+        finally:
+            close_database()
