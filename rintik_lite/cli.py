@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import typer
 
 from rintik_lite import __version__, gctune, services
-from rintik_lite.db import Checkpointer, close_database, in_memory, open_database, upgrade
+from rintik_lite.db import close_binding, close_database, in_memory, open_database, upgrade
 from rintik_lite.errors import InvalidInput, RintikError
 from rintik_lite.ledger.notifications import parse_time
 from rintik_lite.settings import Settings, example_toml, load
@@ -118,6 +118,7 @@ def version_callback(value: bool) -> None:
 
 @app.callback()
 def main_callback(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -126,6 +127,9 @@ def main_callback(
     ] = False,
 ) -> None:
     """Usage metering and billing for OpenStack clouds."""
+    # Every command closes what it opened when it ends, failed or not: exit would in a
+    # process of its own, nothing would in one that goes on (CliRunner, the tests).
+    ctx.call_on_close(close_binding)
 
 
 @app.command()
@@ -832,8 +836,7 @@ def db_restore(
 
     settings = settings_from(config)
     # This process's own connections, the WAL checkpointer's included, would hold the file.
-    close_database()
-    Checkpointer.stop_current()
+    close_binding()
     try:
         copy, kept = backup.restore(
             settings["database.url"], path, settings["database.busy_timeout_ms"]

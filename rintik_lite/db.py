@@ -140,7 +140,7 @@ class Checkpointer:
     copies and syncs, and a WAL it has copied entirely is reused from its start by the
     next write. Durability is SQLite's own (the same checkpoint, by another connection).
     One per process, for the database `open_database` bound; stopped by `close_binding`
-    (the next `open_database` calls it), and at exit.
+    (the next `open_database`, the end of a command), and at exit.
     """
 
     _current: Checkpointer | None = None
@@ -220,10 +220,10 @@ def close_database() -> None:
 def close_binding() -> None:
     """Close what `open_database` opened in this thread: its connection and the WAL
     checkpointer. `database` stays bound (a query connects again, with no checkpointer).
-    An sqlite3 connection left open is closed only by a cyclic garbage collection (CPython's
-    is in a reference cycle with its statement cache), which may come much later in a
-    process that goes on (CliRunner, the tests), and the checkpointer's until exit. Safe to
-    call twice, or with nothing bound."""
+    Every command does it when it ends: an sqlite3 connection left open is closed only by a
+    cyclic garbage collection (CPython's is in a reference cycle with its statement cache),
+    which may come much later in a process that goes on (CliRunner, the tests), and the
+    checkpointer's until exit. Safe to call twice, or with nothing bound."""
     close_database()
     Checkpointer.stop_current()
 
