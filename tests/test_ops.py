@@ -11,12 +11,13 @@ import os
 import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from rintik_lite.cli import app
-from rintik_lite.db import SCHEMA_VERSION, close_database
+from rintik_lite.db import SCHEMA_VERSION
 from tests.billing import trace
 from tests.conftest import ROOT, Broker, envelope
 from tests.test_cli import free_port, rintik
@@ -25,7 +26,9 @@ runner = CliRunner()
 
 
 def counts(path: Path) -> tuple[int, int, int]:
-    with sqlite3.connect(path) as connection:
+    # closing(): sqlite3's own `with` ends a transaction, not the connection, and one left
+    # open (until a cyclic garbage collection) keeps `db restore` from taking the file.
+    with closing(sqlite3.connect(path)) as connection:
         return tuple(
             connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
             for table in ("event", "entity", "interval")
@@ -44,7 +47,6 @@ def replay(config_env: dict[str, str], folder: Path, *ids: str) -> None:
     for instance_id in ids:
         (folder / f"{instance_id}.json").write_text(create(instance_id))
     done = runner.invoke(app, ["replay", str(folder)], env=config_env)
-    close_database()  # as the command's process would on exit
     assert done.exit_code == 0, done.output
     for file in folder.iterdir():
         file.unlink()
@@ -127,7 +129,6 @@ def test_restore_replaces_the_database_and_keeps_the_replaced_one(tmp_path: Path
     assert counts(live) == (2, 2, 2) and counts(kept) == (5, 5, 5)
     assert live.stat().st_mode & 0o777 == 0o600 and kept.stat().st_mode & 0o777 == 0o600
     usage = runner.invoke(app, ["usage", "--project", "p-1", "--json"], env=env)
-    close_database()
     assert [row["entity_id"] for row in json.loads(usage.stdout)] == ["i-1", "i-2"]
     with sqlite3.connect(live) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
