@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -136,7 +136,7 @@ def _corrected(rows: tuple[Row, ...], corrections: tuple[Correction, ...]) -> tu
     for row in rows:
         for c in corrections:  # sorted by key: later corrections win
             if row.end is not None and (row.start, row.end) == (c.start, c.end):
-                row = replace(row, attrs={**row.attrs, **c.attrs})
+                row = Row(row.start, row.end, row.last_event, {**row.attrs, **c.attrs})
         out.append(row)
     return tuple(out)
 
@@ -153,6 +153,27 @@ class LedgerState:
     rows: tuple[Row, ...] = ()
     last_key: str = ""
     corrections: tuple[Correction, ...] = ()
+
+    def advanced(
+        self,
+        project_id: str | None,
+        deleted: bool,
+        attrs: Mapping[str, Any],
+        rows: tuple[Row, ...],
+        last_key: str,
+    ) -> LedgerState:
+        """This resource with what a step changes, its corrections kept: what
+        `dataclasses.replace` gives, at half its cost (it looks every field up by name)."""
+        return LedgerState(
+            self.entity_type,
+            self.entity_id,
+            project_id,
+            deleted,
+            attrs,
+            rows,
+            last_key,
+            self.corrections,
+        )
 
     @property
     def open_row(self) -> Row | None:
@@ -201,7 +222,7 @@ def _close(rows: tuple[Row, ...], at: datetime) -> tuple[Row, ...]:
     last = rows[-1]
     if at <= last.start:
         return rows[:-1]
-    return (*rows[:-1], replace(last, end=at, last_event=at))
+    return (*rows[:-1], Row(last.start, at, at, last.attrs))
 
 
 def step(state: LedgerState, obs: Observation, key: str | None = None) -> LedgerState:
@@ -216,21 +237,27 @@ def step(state: LedgerState, obs: Observation, key: str | None = None) -> Ledger
                 key=lambda c: c.key,
             )
         )
-        return replace(
-            state,
-            rows=_corrected(state.rows, corrections),
-            corrections=corrections,
-            last_key=max(key, state.last_key),
+        return LedgerState(
+            state.entity_type,
+            state.entity_id,
+            state.project_id,
+            state.deleted,
+            state.attrs,
+            _corrected(state.rows, corrections),
+            max(key, state.last_key),
+            corrections,
         )
     state = _step(state, obs, key)
     if not state.corrections:  # the usual case: nothing to apply, no second copy
         return state
-    return replace(state, rows=_corrected(state.rows, state.corrections))
+    rows = _corrected(state.rows, state.corrections)
+    return state.advanced(state.project_id, state.deleted, state.attrs, rows, state.last_key)
 
 
 def _step(state: LedgerState, obs: Observation, key: str) -> LedgerState:
     if state.deleted:
-        return replace(state, last_key=max(key, state.last_key))
+        last_key = max(key, state.last_key)
+        return state.advanced(state.project_id, True, state.attrs, state.rows, last_key)
     t = obs.time
     project = state.project_id or obs.project_id
     attrs = {**state.attrs, **obs.attrs}
@@ -246,9 +273,7 @@ def _step(state: LedgerState, obs: Observation, key: str) -> LedgerState:
             and billable(state.entity_type, attrs)
         ):
             rows = (Row(obs.since, t, t, attrs),)
-        return replace(
-            state, project_id=project, deleted=True, attrs=attrs, rows=rows, last_key=key
-        )
+        return state.advanced(project, True, attrs, rows, key)
     if not billable(state.entity_type, attrs):
         if open_row is not None:
             rows = _close(rows, t)
@@ -261,13 +286,14 @@ def _step(state: LedgerState, obs: Observation, key: str) -> LedgerState:
         rows = (*rows, Row(start, None, t, attrs))
     elif _split_key(state.entity_type, open_row.attrs) != _split_key(state.entity_type, attrs):
         if t <= open_row.start:
-            rows = (*rows[:-1], replace(open_row, attrs=attrs, last_event=t))
+            rows = (*rows[:-1], Row(open_row.start, open_row.end, t, attrs))
         else:
-            closed = replace(open_row, end=t, last_event=t)
+            closed = Row(open_row.start, t, t, open_row.attrs)
             rows = (*rows[:-1], closed, Row(t, None, t, attrs))
     else:
-        rows = (*rows[:-1], replace(open_row, attrs=attrs, last_event=max(t, open_row.last_event)))
-    return replace(state, project_id=project, attrs=attrs, rows=rows, last_key=key)
+        last_event = max(t, open_row.last_event)
+        rows = (*rows[:-1], Row(open_row.start, open_row.end, last_event, attrs))
+    return state.advanced(project, False, attrs, rows, key)
 
 
 def fold(entity_type: str, entity_id: str, observations: Iterable[Observation]) -> LedgerState:
