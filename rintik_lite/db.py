@@ -466,24 +466,6 @@ class Prepared:
         return rows
 
 
-def insert_rows(
-    model: type[peewee.Model],
-    rows: Sequence[Mapping[str, Any]],
-    update: Sequence[str] = (),
-) -> None:
-    """INSERT `rows` (dicts of field name -> value, all with the same fields) with one
-    prepared statement run for every row (`executemany` on SQLite, one multi-row VALUES
-    on PostgreSQL): per row, only the fields' `db_value`, where `insert_many` renders every
-    value into SQL text. Fields left out get no Python-side default. With `update`, a row
-    whose primary key exists updates those fields instead (`ON CONFLICT ... DO UPDATE`,
-    SQLite >= 3.24 and PostgreSQL). Driver errors are raised as peewee's, as any query's."""
-    if not rows:
-        return
-    fields = [model._meta.fields[name] for name in rows[0]]
-    values = [tuple(f.db_value(row[f.name]) for f in fields) for row in rows]
-    insert_values(model, [f.name for f in fields], values, update)
-
-
 def insert_values(
     model: type[peewee.Model],
     names: Sequence[str],
@@ -491,10 +473,14 @@ def insert_values(
     update: Sequence[str] = (),
     ignore: bool = False,
 ) -> None:
-    """`insert_rows` of rows already in their database form: one tuple per row of the
-    fields `names`, in that order, each value as the field's `db_value` returns it. With
+    """INSERT rows already in their database form (one tuple per row of the fields `names`,
+    in that order, each value as the field's `db_value` returns it) with one prepared
+    statement run for every row (`executemany` on SQLite, one multi-row VALUES on
+    PostgreSQL), where `insert_many` renders every value into SQL text. Fields left out get
+    no Python-side default. With `update`, a row whose primary key exists updates those
+    fields instead (`ON CONFLICT ... DO UPDATE`, SQLite >= 3.24 and PostgreSQL); with
     `ignore`, a row that would break a unique constraint is left out (`ON CONFLICT DO
-    NOTHING`)."""
+    NOTHING`). Driver errors are raised as peewee's, as any query's."""
     if not values:
         return
     meta = model._meta
@@ -526,28 +512,41 @@ def update_rows(
 ) -> None:
     """UPDATE one row per dict (field name -> new value, all with the same fields), found by
     the fields `by` the dict also holds (the primary key when `by` is empty), with one
-    prepared statement run for every row: `insert_rows`' counterpart for rows that each get
-    different values."""
+    prepared statement run for every row: `insert_values`' counterpart for rows that each
+    get different values."""
     if not rows:
         return
     keys = _keys(model, by)
     fields = [model._meta.fields[name] for name in rows[0] if name not in {k.name for k in keys}]
-    mark = _mark()
-    changes = ", ".join(f'"{f.column_name}" = {mark}' for f in fields)
-    sql = f'UPDATE "{model._meta.table_name}" SET {changes}{_where(keys)}'  # noqa: S608
-    _run_many(sql, [tuple(f.db_value(row[f.name]) for f in (*fields, *keys)) for row in rows])
+    values = [tuple(f.db_value(row[f.name]) for f in (*fields, *keys)) for row in rows]
+    update_values(model, [f.name for f in fields], values, by)
 
 
-def delete_rows(
-    model: type[peewee.Model], rows: Sequence[Mapping[str, Any]], by: Sequence[str] = ()
+def update_values(
+    model: type[peewee.Model],
+    names: Sequence[str],
+    values: Sequence[tuple[Any, ...]],
+    by: Sequence[str] = (),
 ) -> None:
-    """DELETE the row each dict finds by its fields `by` (the primary key when empty), with
-    one prepared statement run for every row."""
-    if not rows:
+    """`update_rows` of rows already in their database form: one tuple per row of the new
+    values of the fields `names`, then of the fields `by` that find it, in that order."""
+    if not values:
         return
-    keys = _keys(model, by)
-    sql = f'DELETE FROM "{model._meta.table_name}"{_where(keys)}'  # noqa: S608
-    _run_many(sql, [tuple(k.db_value(row[k.name]) for k in keys) for row in rows])
+    mark = _mark()
+    changes = ", ".join(f'"{model._meta.fields[n].column_name}" = {mark}' for n in names)
+    sql = f'UPDATE "{model._meta.table_name}" SET {changes}{_where(_keys(model, by))}'  # noqa: S608
+    _run_many(sql, values)
+
+
+def delete_values(
+    model: type[peewee.Model], values: Sequence[tuple[Any, ...]], by: Sequence[str] = ()
+) -> None:
+    """DELETE the row each tuple finds by its values of the fields `by` (the primary key
+    when empty), in their database form, with one prepared statement run for every row."""
+    if not values:
+        return
+    sql = f'DELETE FROM "{model._meta.table_name}"{_where(_keys(model, by))}'  # noqa: S608
+    _run_many(sql, values)
 
 
 def _mark() -> str:

@@ -24,12 +24,11 @@ from rintik_lite.db import (
     Prepared,
     close_database,
     database,
-    delete_rows,
-    insert_rows,
+    delete_values,
     insert_values,
     is_sqlite,
     rendered,
-    update_rows,
+    update_values,
     write_transaction,
 )
 from rintik_lite.errors import BadNotification, InvalidInput
@@ -47,7 +46,6 @@ from rintik_lite.models import (
     Event,
     Interval,
     IntervalRow,
-    JSONText,
     Project,
     Quarantine,
     VolumeType,
@@ -562,76 +560,80 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
     changed: a few multi-row statements for the whole batch, not a few per resource.
     Each change is (new state, state before or None, the stored JSON text of the state
     before if at hand, which saves encoding it again; text another version wrote in another
-    spelling only costs one needless write)."""
-    created: list[dict[str, Any]] = []
-    updated: list[dict[str, Any]] = []
+    spelling only costs one needless write). Rows are built as tuples in their database
+    form (`ENTITY_FIELDS`, `INTERVAL_FIELDS`), not as dicts converted field by field."""
+    created: list[tuple[Any, ...]] = []
+    updated: list[tuple[Any, ...]] = []
     rewritten: list[str] = []
-    rows: list[dict[str, Any]] = []
-    changed_rows: list[dict[str, Any]] = []
-    removed_rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
+    changed_rows: list[tuple[Any, ...]] = []
+    removed_rows: list[tuple[Any, ...]] = []
     for state, before, stored_text in changes:
-        doc = JSONText(jsontext.dumps(state.to_json()))
+        doc = jsontext.dumps(state.to_json())
         if before is not None and doc == (stored_text or jsontext.dumps(before.to_json())):
             continue
-        project = state.project_id
+        entity_id, project = state.entity_id, state.project_id
         (created if before is None else updated).append(
-            {
-                "entity_id": state.entity_id,
-                "entity_type": state.entity_type,
-                "project_id": project,
-                "deleted": state.deleted,
-                "last_key": state.last_key,
-                "state": doc,
-            }
+            (entity_id, state.entity_type, project, state.deleted, state.last_key, doc)
         )
         if before is not None and before.rows == state.rows and before.project_id == project:
             continue
         diff = _row_changes(before, state) if before is not None else None
         if diff is not None:  # the same project: only the rows that changed are written
             added, changed, removed = diff
-            rows.extend(_interval_row(state, r) for r in added)
-            changed_rows.extend(_changed_row(state, r) for r in changed)
-            removed_rows.extend({"entity_id": state.entity_id, "start": r.start} for r in removed)
+            rows.extend(_interval_values(state, r) for r in added)
+            for r in changed:  # the new values, then the row's resource and start
+                start, *values = _row_values(r)
+                changed_rows.append((*values, entity_id, start))
+            removed_rows.extend((entity_id, _stored_time(r.start)) for r in removed)
             continue
-        rewritten.append(state.entity_id)
+        rewritten.append(entity_id)
         if project is None:
             continue
-        rows.extend(_interval_row(state, r) for r in state.rows)
+        rows.extend(_interval_values(state, r) for r in state.rows)
     # New resources in id order (a competing collector's insert of the same one conflicts
     # and its batch is retried); stored ones, held FOR UPDATE on PostgreSQL, are updated
     # in place by an upsert that always finds them.
-    for chunk in _chunks(sorted(created, key=lambda v: str(v["entity_id"]))):
-        insert_rows(Entity, chunk)
+    for chunk in _chunks(sorted(created, key=lambda v: str(v[0]))):
+        insert_values(Entity, ENTITY_FIELDS, chunk)
     for chunk in _chunks(updated):
-        insert_rows(Entity, chunk, update=[n for n in chunk[0] if n != "entity_id"])
+        insert_values(Entity, ENTITY_FIELDS, chunk, update=ENTITY_FIELDS[1:])
     for chunk in _chunks(rewritten):
         _select_in('DELETE FROM "interval" WHERE "entity_id"', chunk)
     # Rows are found by resource and start (the `interval_entity_id` index).
-    delete_rows(Interval, removed_rows, by=("entity_id", "start"))
-    update_rows(Interval, changed_rows, by=("entity_id", "start"))
+    delete_values(Interval, removed_rows, by=INTERVAL_KEY)
+    update_values(Interval, INTERVAL_CHANGES, changed_rows, by=INTERVAL_KEY)
     for chunk in _chunks(rows):
-        insert_rows(Interval, chunk)
+        insert_values(Interval, INTERVAL_FIELDS, chunk)
 
 
-def _interval_row(state: LedgerState, row: intervals.Row) -> dict[str, Any]:
-    return {
-        "entity_type": state.entity_type,
-        "project_id": state.project_id,
-        **_changed_row(state, row),
-    }
+#: The `Entity` columns of `_save_states`' tuples, in their order (the primary key first).
+ENTITY_FIELDS = ("entity_id", "entity_type", "project_id", "deleted", "last_key", "state")
+#: The `Interval` columns that can change in a row kept from one fold to the next.
+INTERVAL_CHANGES = ("end", "last_event", "name", "attributes")
+#: The `Interval` columns of `_interval_values`: the resource's, then `_row_values`'.
+INTERVAL_FIELDS = ("entity_type", "project_id", "entity_id", "start", *INTERVAL_CHANGES)
+INTERVAL_KEY = ("entity_id", "start")  # what finds a row kept from one fold to the next
+_stored_time = Interval.start.db_value  # the same conversion as `end` and `last_event`
 
 
-def _changed_row(state: LedgerState, row: intervals.Row) -> dict[str, Any]:
-    """What can change in a row kept from one fold to the next (its resource, project and
-    start are what find it)."""
-    return {
-        "entity_id": state.entity_id,
-        "start": row.start,
-        "end": row.end,
-        "last_event": row.last_event,
-        "name": row.attrs.get("name"),
-        "attributes": {k: v for k, v in row.attrs.items() if k != "name"},
-    }
+def _interval_values(state: LedgerState, row: intervals.Row) -> tuple[Any, ...]:
+    """The interval row of `row` in its database form, in `INTERVAL_FIELDS` order."""
+    return (state.entity_type, state.project_id, state.entity_id, *_row_values(row))
+
+
+def _row_values(row: intervals.Row) -> tuple[Any, ...]:
+    """A row's start, end, last event, name and other attributes, in their database form
+    (what can change in a row kept from one fold to the next, but its start, which finds
+    it)."""
+    attrs = row.attrs
+    return (
+        _stored_time(row.start),
+        None if row.end is None else _stored_time(row.end),
+        _stored_time(row.last_event),
+        attrs.get("name"),
+        jsontext.dumps({k: v for k, v in attrs.items() if k != "name"}),
+    )
 
 
 def _row_changes(
