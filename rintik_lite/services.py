@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from rintik_lite import jsontext
 from rintik_lite.db import (
@@ -406,8 +406,7 @@ def _select_in(sql: str, keys: Sequence[str], tail: str = "") -> list[tuple[Any,
     return list(cursor.fetchall()) if cursor.description else []
 
 
-@dataclass(frozen=True)
-class _Stored:
+class _Stored(NamedTuple):
     """A resource as stored: its type and the JSON text of its fold state."""
 
     entity_type: str
@@ -429,8 +428,10 @@ EVENT_FIELDS = (
 )
 
 
-@dataclass(frozen=True)
-class _Parsed:
+class _Parsed(NamedTuple):
+    """A message read, one per event: a named tuple, as a frozen dataclass sets each of its
+    fields through object.__setattr__ (1.2 % of a replay's instructions, with `_Stored`)."""
+
     message: Incoming
     key: str
     notification: notifications.Notification
