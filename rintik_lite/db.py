@@ -18,7 +18,7 @@ import pickle
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -288,26 +288,26 @@ def digest(*inputs: Any) -> bytes:
 
 class DigestCache(Generic[V]):
     """Values computed from rows of the database, by the `digest` of those rows as read
-    (the reader reads them, cheaply, without converting them): a change to any of them is
-    a new digest, so an entry is never stale, only unused. Bounded: the least recently
-    used entries go first. Thread-safe."""
+    (the reader reads them, cheaply, without converting them), or by a value as stored
+    (a text): a change to any of them is a new key, so an entry is never stale, only
+    unused. Bounded: the least recently used entries go first. Thread-safe."""
 
     def __init__(self, size: int) -> None:
         self.size = size
         self._lock = threading.Lock()
-        self._entries: OrderedDict[bytes, V] = OrderedDict()
+        self._entries: OrderedDict[Hashable, V] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def get(self, key: bytes) -> V | None:
+    def get(self, key: Hashable) -> V | None:
         with self._lock:
             found = self._entries.get(key)
             if found is not None:
                 self._entries.move_to_end(key)
             return found
 
-    def put(self, key: bytes, value: V) -> None:
+    def put(self, key: Hashable, value: V) -> None:
         with self._lock:
             self._entries[key] = value
             self._entries.move_to_end(key)

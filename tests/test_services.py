@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rintik_lite import services
+from rintik_lite import jsontext, services
 from rintik_lite.db import database
+from rintik_lite.ledger.intervals import LedgerState
 from rintik_lite.models import V1_TABLES, Event, Project, Quarantine, VolumeType
 from tests.conftest import NOW, envelope, notification, record
 
@@ -346,10 +347,30 @@ def test_any_order_any_repeats_any_batching_gives_the_same_ledger(
     cut = sorted(data.draw(st.lists(st.integers(0, len(shuffled)), max_size=4)))
     for lo, hi in zip([0, *cut], [*cut, len(shuffled)], strict=True):
         if hi > lo:
+            if data.draw(st.booleans()):  # this batch decodes the stored states, unkept
+                services.SAVED_STATES.clear()
             record(*shuffled[lo:hi])
     assert _ledger() == expected
     assert Event.select().count() == len(trace)
     database.close()
+
+
+def test_a_state_kept_by_its_text_is_the_state_that_text_decodes_to(db_url: str) -> None:
+    # The next batch takes a stored state from SAVED_STATES instead of decoding its text:
+    # exact only while decoding gives back the state that was encoded.
+    record(instance("create.end", 0, launched=0), volume("create.end", 0))
+    record(volume("attach.end", 2, attached=["i-1"]), instance("update", 2))
+    record(
+        instance("resize.confirm.end", 3, flavor="m1.large", launched=3),
+        instance("delete.end", 5, flavor="m1.large", launched=3, deleted=5),
+    )
+    texts = [text for (text,) in database.execute_sql('SELECT "state" FROM "entity"')]
+    assert len(texts) == 2
+    for text in texts:
+        kept = services.SAVED_STATES.get(text)
+        assert kept is not None
+        assert kept == LedgerState.from_json(jsontext.loads(text))
+        assert jsontext.dumps(kept.to_json()) == text
 
 
 def test_a_pipeline_commits_batches_in_order_in_its_writer_thread(db_url: str) -> None:
