@@ -6,7 +6,7 @@ import json
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from rintik_lite import jsontext
@@ -28,11 +28,18 @@ values = st.recursive(
 
 
 @given(values)
+@example(-(2**63) - 1)  # 19 digits: orjson alone reads -9.223372036854776e+18
+@example(-(10**19) + 1)
+@example(-(2**63))
+@example(2**64 - 1)
+@example(2**64)
 def test_reads_what_json_reads(value: object) -> None:
     for text in (json.dumps(value), json.dumps(value, ensure_ascii=False)):
         raw = text.encode("utf-8", "surrogatepass")
-        assert jsontext.loads(text) == json.loads(text)
-        assert jsontext.loads(raw) == json.loads(text)
+        expected = json.loads(text)
+        for read in (jsontext.loads(text), jsontext.loads(raw)):
+            assert read == expected
+            assert repr(read) == repr(expected)  # an int stays an int, not an equal float
 
 
 @given(values)
