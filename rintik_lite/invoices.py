@@ -411,8 +411,10 @@ class _Billing:
 
     @cached_property
     def stored(self) -> str:
-        """The prices and the type names as text, for `rated_from`."""
-        return repr((self.prices, sorted(self.type_names.items())))
+        """The digest of the prices and the type names, for `rated_from`: taken once, as
+        their text can be long (a price per project) and every closed project needs it."""
+        text = repr((self.prices, sorted(self.type_names.items())))
+        return hashlib.sha256(text.encode()).hexdigest()
 
     @classmethod
     def load(cls) -> _Billing:
