@@ -410,7 +410,7 @@ class _Billing:
     type_names: dict[str, str]
 
     @cached_property
-    def stored(self) -> str:
+    def inputs_digest(self) -> str:
         """The digest of the prices and the type names, for `rated_from`: taken once, as
         their text can be long (a price per project) and every closed project needs it."""
         text = repr((self.prices, sorted(self.type_names.items())))
@@ -523,7 +523,7 @@ def rated_from(rows: Iterable[Sequence[Any]], billing: _Billing) -> str:
     same text, so equal inputs give the same digest in any process; a false match would
     need two different inputs with the same SHA-256."""
     text = "\n".join(sorted(repr(tuple(row)) for row in rows))
-    return hashlib.sha256(f"{billing.stored}\n{text}".encode()).hexdigest()
+    return hashlib.sha256(f"{billing.inputs_digest}\n{text}".encode()).hexdigest()
 
 
 def _billed(project_id: str, wanted: set[int]) -> dict[int, dict[str, list[BillLine]]]:
@@ -576,7 +576,11 @@ def _adjustments(
     }
     stored = read.intervals if read else _HISTORY.raw(project_id=project_id, **window)
     history = [IntervalRow(*row) for row in _HISTORY.convert(stored)]
-    adjusted = {target for (target,) in _ADJUSTED.raw(project_id=project_id)}
+    adjusted = (  # only a digest recorded at closing can spare a re-rating
+        {target for (target,) in _ADJUSTED.raw(project_id=project_id)}
+        if any(invoice.rated_from is not None for invoice in closed)
+        else set()
+    )
     billed: dict[int, dict[str, list[BillLine]]] | None = None
     lines: list[BillLine] = []
     for invoice in closed:

@@ -57,16 +57,10 @@ class UTCDateTimeField(peewee.DateTimeField):
         return value
 
 
-class JSONText(str):
-    """A value's JSON text, already encoded (by `jsontext.dumps`): stored as it is."""
-
-
 class JSONField(peewee.TextField):
     """JSON in a text column, written with sorted keys so equal values store equal text."""
 
     def db_value(self, value: Any) -> Any:
-        if isinstance(value, JSONText):
-            return str(value)
         return None if value is None else jsontext.dumps(value)
 
     def python_value(self, value: Any) -> Any:

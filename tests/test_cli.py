@@ -470,8 +470,7 @@ def test_a_command_leaves_no_connection_open(tmp_path: Path, kind: str, args: li
     # Made, and bound as a command before would leave it: some commands read the billing
     # rules from the bound database before they open their own.
     db.open_database(watched.url)
-    db.close_database()
-    db.Checkpointer.stop_current()
+    db.close_binding()
     with no_cyclic_gc():
         result = runner.invoke(app, [arg.format(**files) for arg in args], env=env)
         assert result.exit_code in (0, 1, 2), result.output
