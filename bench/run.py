@@ -252,23 +252,43 @@ def opened(url: str) -> Iterator[None]:
         close_database()
 
 
-class Lines:
-    """Reads a subprocess's output lines in a thread, each with its arrival time."""
+def cpu_seconds(pid: int) -> float | None:
+    """User plus system CPU time a process has used so far (also readable while it is a
+    zombie, not yet waited for)."""
+    with suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return None
 
-    def __init__(self, stream: Any) -> None:
+
+class Lines:
+    """Reads a subprocess's output lines in a thread, each with its arrival time, and with
+    `pid`, the process's CPU seconds when it arrived (`cpu`, by line index)."""
+
+    def __init__(self, stream: Any, pid: int | None = None) -> None:
         self.lines: list[tuple[float, str]] = []
+        self.cpu: list[float | None] = []
+        self._pid = pid
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
         self._thread.start()
 
     def _read(self, stream: Any) -> None:
         for raw in stream:
+            cpu = cpu_seconds(self._pid) if self._pid is not None else None
             with self._cond:
                 self.lines.append((time.perf_counter(), raw.rstrip("\n")))
+                self.cpu.append(cpu)
                 self._cond.notify_all()
         with self._cond:
             self.lines.append((time.perf_counter(), "<eof>"))
+            self.cpu.append(None)
             self._cond.notify_all()
+
+    def cpu_between(self, first: int, last: int) -> float | None:
+        """CPU seconds the process used from line `first` to line `last`."""
+        a, b = self.cpu[first], self.cpu[last]
+        return None if a is None or b is None else b - a
 
     def wait_for(self, predicate: Callable[[str], bool], timeout: float, start: int = 0) -> int:
         """Index of the first line from `start` that satisfies `predicate`; TimeoutError."""
@@ -477,6 +497,7 @@ def event_mix(pairs: Sequence[tuple[str, str]]) -> str:
 class Drain:
     seconds: float
     events_per_s: float
+    cpu_seconds: float | None = None  # user + system, over the same span
     peak_rss_mb: float | None = None
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -493,14 +514,15 @@ def drain_bare(queue: str, count: int, buffered: bool = False) -> Drain:
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env()
     )
     try:
-        lines = Lines(process.stdout)
+        lines = Lines(process.stdout, process.pid)
         first = lines.wait_for(lambda t: t == "consuming", 60)
         last = lines.wait_for(lambda t: t.startswith("done"), 60 + count / 200, first)
         seconds = lines.lines[last][0] - lines.lines[first][0]
         done = lines.lines[last][1].split()
         if int(done[1]) != count:
             raise RuntimeError(f"the bare consumer acknowledged {done[1]} of {count}")
-        return Drain(seconds, count / seconds, counts={"acked": int(done[1])})
+        cpu = lines.cpu_between(first, last)
+        return Drain(seconds, count / seconds, cpu, counts={"acked": int(done[1])})
     finally:
         stop(process)
 
@@ -515,7 +537,7 @@ def drain_rintik(config: Path, count: int, timeout: float) -> Drain:
         env=child_env(),
     )
     try:
-        lines = Lines(process.stderr)
+        lines = Lines(process.stderr, process.pid)
         first = lines.wait_for(lambda t: " consuming " in t, 60)
         totals = [0, 0, 0, 0, 0]
 
@@ -531,7 +553,8 @@ def drain_rintik(config: Path, count: int, timeout: float) -> Drain:
         seconds = lines.lines[index][0] - lines.lines[first][0]
         rss = peak_rss_mb(process.pid)
         names = ("received", "applied", "ignored", "duplicate", "quarantined")
-        return Drain(seconds, count / seconds, rss, dict(zip(names, totals, strict=True)))
+        cpu = lines.cpu_between(first, index)
+        return Drain(seconds, count / seconds, cpu, rss, dict(zip(names, totals, strict=True)))
     finally:
         stop(process)
 
@@ -579,6 +602,11 @@ def ingest(report: Report, db: str, count: int, projects: int) -> None:
             round(rintik.events_per_s / bare_buffered.events_per_s, 3),
             "ratio to it (not judged)",
         )
+        # CPU time moves less than wall time on a shared machine (not judged).
+        for name, drain in (("bare_kombu", bare), ("rintik", rintik)):
+            if drain.cpu_seconds is not None:
+                per_event = drain.cpu_seconds / count * 1e6
+                report.add(f"{name}_cpu_us_per_event", round(per_event, 1), f"{name}, CPU us/event")
         report.add("peak_rss_mb", round(rintik.peak_rss_mb or 0, 1), "peak RSS of run, MB")
         report.add("outcome", rintik.counts)
         with opened(url):

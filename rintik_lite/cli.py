@@ -880,7 +880,8 @@ def demo(
     setup_logging(settings, None)
     chosen = lab.default_seed(settings["database.url"]) if seed is None else seed
     try:
-        lab.run(settings, chosen, duration, settings.source, typer.echo)
+        with gctune.serving():
+            lab.run(settings, chosen, duration, settings.source, typer.echo)
     except RintikError as exc:
         raise fail(str(exc)) from None
 

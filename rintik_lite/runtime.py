@@ -19,7 +19,7 @@ from typing import Any
 
 import peewee
 
-from rintik_lite import services
+from rintik_lite import gctune, services
 from rintik_lite.api import create_app
 from rintik_lite.api.metrics import QueueDepth, instrument, ledger_figures, runtime_text
 from rintik_lite.api.server import ApiServer
@@ -140,8 +140,9 @@ class Runtime:
 def run(settings: Settings) -> None:
     runtime = Runtime(settings)
     runtime.install_signal_handlers()
-    runtime.start()
-    try:
-        runtime.wait()
-    finally:
-        runtime.shutdown()
+    with gctune.serving():  # start-up is done: what it made is frozen out of collections
+        runtime.start()
+        try:
+            runtime.wait()
+        finally:
+            runtime.shutdown()
