@@ -100,6 +100,70 @@ def test_replay_then_usage_json(tmp_path: Path, db_url: str) -> None:
     assert [r["start"] for r in json.loads(window.stdout)] == [iso(0), iso(2)]
 
 
+@pytest.mark.parametrize("batch", ["1", "2", "3"])
+def test_replay_records_the_same_whatever_its_batch(
+    tmp_path: Path, batch: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches of 1, 2 and 3 against the default (one batch here): commits in the writer
+    thread, one batch read while the one before commits, give the same ledger and events."""
+    bodies = [
+        envelope(m)
+        for m in (
+            instance("create.end", 0),
+            volume("create.end", 1),
+            volume("attach.end", 2, attached=["i-1"]),
+            instance("delete.end", 5, deleted=5),
+        )
+    ]
+    bodies.append(bodies[1])  # a duplicate, in a later batch than its first copy
+    captured = tmp_path / "in.jsonl"
+    captured.write_text("".join(b + "\n" for b in bodies) + "{broken\n")
+
+    from rintik_lite import services
+
+    sizes: list[int] = []
+    add = services.Pipeline.add
+
+    def spy(self: services.Pipeline, messages: Any) -> None:
+        sizes.append(len(messages))
+        add(self, messages)
+
+    monkeypatch.setattr(services.Pipeline, "add", spy)
+
+    def replayed(name: str, *options: str) -> tuple[Any, Any, list[tuple[Any, ...]]]:
+        sizes.clear()
+        url = f"sqlite:///{tmp_path / name}"
+        folder = tmp_path / name.replace(".db", "")
+        folder.mkdir()
+        config = config_file(folder, url)
+        args = ["replay", str(captured), "--config", str(config), "--json", *options]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        usage = runner.invoke(app, ["usage", "--project", P1, "--json", "--config", str(config)])
+        db.open_database(url)
+        try:
+            events = [
+                (e.key, e.event_type, e.observation) for e in Event.select().order_by(Event.key)
+            ]
+        finally:
+            db.close_binding()
+        return json.loads(result.stdout), json.loads(usage.stdout), events
+
+    default = replayed("default.db")
+    assert default[0] == {
+        "received": 6,
+        "applied": 4,
+        "ignored": 0,
+        "duplicate": 1,
+        "quarantined": 1,
+    }
+    assert len(default[2]) == 4 and len(default[1]) == 3
+    assert sizes == [6]
+    assert replayed(f"batch-{batch}.db", "--batch", batch) == default
+    n = int(batch)
+    assert sizes == [n] * (6 // n) + ([6 % n] if 6 % n else [])
+
+
 def test_events_failed_and_retry(tmp_path: Path, sqlite_url: str) -> None:
     config = config_file(tmp_path, sqlite_url)
     bad = tmp_path / "bad.json"
