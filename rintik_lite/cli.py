@@ -201,9 +201,18 @@ def _bodies(files: list[Path]) -> Iterator[tuple[Path, bytes]]:
 # Messages per transaction in `replay`. A batch's events share the index and table pages
 # they dirty, so each page is written once per batch: on bench/run.py's 50,000 events
 # (2026-12-02, alternated runs) 5,000 took 5.5-5.9 s wall and 5.6-6.0 s CPU, 500 took
-# 7.1-7.9 s and 8.0-8.5 s (sys time halved), at 254 MB peak RSS instead of 179 MB.
+# 7.1-7.9 s and 8.0-8.5 s (sys time halved). Peak RSS, committed in this thread (below):
+# 212-222 MB at 5,000, 182 MB at 500.
 # The collector keeps `broker.batch_size` (500): its prefetch is three batches, inside
 # run's memory target.
+# Batches are read and committed in the command's own thread. A writer thread committing
+# one while the next was read (services.Pipeline, until 2026-12-02) was slower on SQLite,
+# whose Python driver releases and retakes the GIL at every row: the two threads took
+# turns rather than overlapping (recording 50,000 events took the writer 4.4-4.8 s of
+# wall time beside the reader, 2.7 s alone, for 1.4-1.5 s of reading). Alternated runs
+# of the same 50,000 events: 5.0-5.5 s against 5.5-6.2 s (batch 5,000, six pairs),
+# 6.6-7.0 against 7.1-7.3 (batch 500); on PostgreSQL four pairs averaged 5,438 against
+# 5,450 events/s.
 REPLAY_BATCH = 5000
 
 
@@ -216,7 +225,7 @@ def replay(
         int,
         typer.Option(
             help="Messages per transaction. Larger batches write fewer database pages per "
-            "event; each 1,000 messages hold about 17 MB while read and committed.",
+            "event; each 1,000 messages hold about 9 MB while read and committed.",
             min=1,
         ),
     ] = REPLAY_BATCH,
@@ -235,16 +244,16 @@ def replay(
     open_db(settings)
     files = _notification_files(paths)
     pending: list[services.Incoming] = []
-    pipeline = services.Pipeline(lambda: datetime.now(UTC), settings["ledger.metadata_whitelist"])
+    total = services.BatchResult()
+    whitelist = settings["ledger.metadata_whitelist"]
 
     def flush() -> None:
-        pipeline.add(list(pending))
+        # In this thread: committing in a writer thread while the next batch was read was slower
+        # (see REPLAY_BATCH).
+        total.add(services.record_messages(pending, datetime.now(UTC), whitelist))
         pending.clear()
 
-    with (
-        pipeline,
-        Progress(transient=True, disable=json_output or not sys.stderr.isatty()) as progress,
-    ):
+    with Progress(transient=True, disable=json_output or not sys.stderr.isatty()) as progress:
         task = progress.add_task("replaying", total=len(files))
         last_file: Path | None = None
         for file, body in _bodies(files):
@@ -257,7 +266,6 @@ def replay(
                 flush()
         if pending:
             flush()
-        total = pipeline.finish()
         progress.update(task, completed=len(files))
     summary = {
         "received": total.received,

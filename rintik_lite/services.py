@@ -13,8 +13,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -23,7 +22,6 @@ from rintik_lite import jsontext
 from rintik_lite.db import (
     DigestCache,
     Prepared,
-    close_database,
     database,
     delete_values,
     insert_values,
@@ -197,51 +195,10 @@ def record_messages(
 
 def record_read(batch: ReadBatch, now: datetime) -> BatchResult:
     """`record_messages` of a batch already read (by `read_messages`, maybe in another
-    thread: the collector reads the next batch while this one commits)."""
+    thread: the collector's consumer reads the next batch while its writer commits this
+    one)."""
     with write_transaction():
         return _record_read(batch, now)
-
-
-class Pipeline:
-    """`record_messages` for a stream of batches (`replay`): each batch is read in the
-    caller's thread while the batch before commits in a writer thread of its own (the
-    database's C code releases the GIL while it writes), one at a time and in order.
-    `add` raises what committing the batch before raised; `finish` waits for the last
-    one and returns the totals. Use it as a context manager, which always ends the writer."""
-
-    def __init__(
-        self, clock: Callable[[], datetime], metadata_whitelist: Sequence[str] = ()
-    ) -> None:
-        self.clock = clock
-        self.metadata_whitelist = metadata_whitelist
-        self.total = BatchResult()
-        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="writer")
-        self._pending: Future[BatchResult] | None = None
-
-    def __enter__(self) -> Pipeline:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._writer.submit(close_database).result()  # the writer thread's connection
-        self._writer.shutdown()
-
-    def add(self, messages: Sequence[Incoming]) -> None:
-        read = read_messages(messages, self.metadata_whitelist)
-        if is_sqlite() and database.database == ":memory:":
-            # Each thread's connection to ":memory:" is a database of its own.
-            self.total.add(record_read(read, self.clock()))
-            return
-        self._wait()
-        self._pending = self._writer.submit(lambda: record_read(read, self.clock()))
-
-    def finish(self) -> BatchResult:
-        self._wait()
-        return self.total
-
-    def _wait(self) -> None:
-        if self._pending is not None:
-            pending, self._pending = self._pending, None
-            self.total.add(pending.result())
 
 
 @dataclass(frozen=True)

@@ -122,13 +122,13 @@ def test_replay_records_the_same_whatever_its_batch(
     from rintik_lite import services
 
     sizes: list[int] = []
-    add = services.Pipeline.add
+    record = services.record_messages
 
-    def spy(self: services.Pipeline, messages: Any) -> None:
+    def spy(messages: Any, *args: Any) -> services.BatchResult:
         sizes.append(len(messages))
-        add(self, messages)
+        return record(messages, *args)
 
-    monkeypatch.setattr(services.Pipeline, "add", spy)
+    monkeypatch.setattr(services, "record_messages", spy)
 
     def replayed(name: str, *options: str) -> tuple[Any, Any, list[tuple[Any, ...]]]:
         sizes.clear()
@@ -475,13 +475,13 @@ def test_bulk_commands_tune_the_garbage_collector_while_they_run(
     from rintik_lite import gctune, services
 
     seen: list[tuple[int, int, int]] = []
-    add = services.Pipeline.add
+    record = services.record_messages
 
-    def spy(self: services.Pipeline, messages: Any) -> None:
+    def spy(messages: Any, *args: Any) -> services.BatchResult:
         seen.append(gc.get_threshold())
-        add(self, messages)
+        return record(messages, *args)
 
-    monkeypatch.setattr(services.Pipeline, "add", spy)
+    monkeypatch.setattr(services, "record_messages", spy)
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "n.jsonl").write_text(envelope(instance("create.end", 0)) + "\n")
     config = config_file(tmp_path, sqlite_url)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import peewee
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -371,40 +369,3 @@ def test_a_state_kept_by_its_text_is_the_state_that_text_decodes_to(db_url: str)
         assert kept is not None
         assert kept == LedgerState.from_json(jsontext.loads(text))
         assert jsontext.dumps(kept.to_json()) == text
-
-
-def test_a_pipeline_commits_batches_in_order_in_its_writer_thread(db_url: str) -> None:
-    messages = [
-        instance("create.end", 0),
-        volume("create.end", 0),
-        instance("update", 1),
-        volume("attach.end", 2, attached=["i-1"]),
-        instance("delete.end", 3),
-        volume("delete.end", 4),
-    ]
-    clock_threads: set[str] = set()
-
-    def clock() -> datetime:
-        clock_threads.add(threading.current_thread().name)
-        return NOW
-
-    with services.Pipeline(clock) as pipeline:
-        for i in range(0, len(messages), 2):
-            pipeline.add([services.Incoming(envelope(m)) for m in messages[i : i + 2]])
-        total = pipeline.finish()
-    assert (total.received, total.applied) == (6, 6)
-    assert all(name.startswith("writer") for name in clock_threads)
-    assert spans() == [
-        ("i-1", iso(0), iso(3)),
-        ("v-1", iso(0), iso(2)),
-        ("v-1", iso(2), iso(4)),
-    ]
-
-
-def test_a_pipeline_raises_what_committing_raised(sqlite_url: str) -> None:
-    database.execute_sql('DROP TABLE "quarantine"')  # the next batch quarantines: it fails
-    with services.Pipeline(lambda: NOW) as pipeline:
-        pipeline.add([services.Incoming(b"not json")])
-        with pytest.raises(peewee.OperationalError, match="quarantine"):
-            pipeline.finish()
-    assert Event.select().count() == 0
