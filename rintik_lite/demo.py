@@ -1237,7 +1237,8 @@ def run(
         url = runtime.api.url
         echo(f"  API       {url}   token: {token}")
         echo(f"            curl -H 'X-Auth-Token: {token}' {url}/v1/projects")
-        echo(f"  metrics   {url}/metrics")
+        with_token = "   same token" if settings["api.metrics_require_token"] else ""
+        echo(f"  metrics   {url}/metrics{with_token}")
         echo(f"  TUI       rintik-lite tui --config {config_arg}")
         echo(f"  CLI       rintik-lite invoice list --config {config_arg}")
         echo("live events every few seconds; Ctrl-C to stop")

@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.request
 from collections import Counter
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -142,6 +143,8 @@ def test_the_demo_serves_a_populated_api_and_database(tmp_path: Path) -> None:
         ready = time.monotonic() - began
         api = f"http://127.0.0.1:{port}"
         assert demo.wait_for("  API ", 1).split() == ["API", api, "token:", TOKEN]
+        metrics = ["metrics", f"{api}/metrics", "same", "token"]
+        assert demo.wait_for("  metrics ", 1).split() == metrics
         assert f"TUI       rintik-lite tui --config {config}" in "".join(demo.lines)
         projects = http_json(f"{api}/v1/projects", token=TOKEN)
         assert {p["project_name"] for p in projects} == {p.name for p in PROFILES}
@@ -198,7 +201,7 @@ def received(api: str) -> float:
 
 def ledger(database: Path) -> dict[str, Any]:
     """What must be equal between two runs: every interval, every closed invoice and line."""
-    with sqlite3.connect(database) as db:
+    with closing(sqlite3.connect(database)) as db:
         intervals = db.execute(
             'SELECT entity_id, entity_type, project_id, start, "end", name, attributes '
             "FROM interval ORDER BY entity_id, start"

@@ -91,7 +91,7 @@ def test_backup_is_consistent_while_another_process_writes(tmp_path: Path) -> No
             assert done.stdout.startswith(f"backed up to {target}: ")
             assert f"schema version {SCHEMA_VERSION}" in done.stdout
             assert target.stat().st_mode & 0o777 == 0o600
-            with sqlite3.connect(target) as copy:
+            with closing(sqlite3.connect(target)) as copy:
                 assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
                 assert copy.execute("PRAGMA journal_mode").fetchone()[0] == "delete"
             events, entities, intervals = counts(target)
@@ -130,7 +130,7 @@ def test_restore_replaces_the_database_and_keeps_the_replaced_one(tmp_path: Path
     assert live.stat().st_mode & 0o777 == 0o600 and kept.stat().st_mode & 0o777 == 0o600
     usage = runner.invoke(app, ["usage", "--project", "p-1", "--json"], env=env)
     assert [row["entity_id"] for row in json.loads(usage.stdout)] == ["i-1", "i-2"]
-    with sqlite3.connect(live) as connection:
+    with closing(sqlite3.connect(live)) as connection:
         assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
@@ -164,7 +164,7 @@ def test_restore_checks_the_backup(tmp_path: Path) -> None:
     assert done.exit_code == 2 and "is not a rintik-lite database" in done.stderr
     newer = tmp_path / "newer.db"
     replay({"RINTIK_DATABASE_URL": f"sqlite:///{newer}"}, tmp_path / "in", "i-1")
-    with sqlite3.connect(newer) as connection:
+    with closing(sqlite3.connect(newer)) as connection, connection:
         connection.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION + 1,))
     done = runner.invoke(app, ["db", "restore", str(newer)], env=env)
     assert done.exit_code == 2 and "upgrade rintik-lite first" in done.stderr

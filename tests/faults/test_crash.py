@@ -8,6 +8,7 @@ import random
 import sqlite3
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -60,7 +61,7 @@ def test_kill_9_at_20_random_moments_loses_and_doubles_nothing(
     def stored() -> int:
         if not path.exists():
             return 0
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5) as db:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as db:
             try:
                 return int(db.execute("SELECT count(*) FROM event").fetchone()[0])
             except sqlite3.OperationalError:  # not migrated yet
