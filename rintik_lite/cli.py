@@ -576,9 +576,9 @@ def price_missing(
     from rintik_lite import invoices
 
     settings = settings_from(config)
-    rules = _rules(settings)
     chosen = _period(period)
     open_db(settings)
+    rules = _rules(settings)
     try:
         rows = invoices.missing_prices(datetime.now(UTC), rules, chosen)
     except RintikError as exc:
@@ -610,9 +610,9 @@ def invoice_close(
     from rintik_lite import invoices
 
     settings = settings_from(config)
-    rules = _rules(settings)
     chosen = _period(period)
     open_db(settings)
+    rules = _rules(settings)
     try:
         closed = invoices.close_invoices(chosen, datetime.now(UTC), rules, dry_run=dry_run)
     except RintikError as exc:
@@ -644,9 +644,9 @@ def invoice_list(
     from rintik_lite import invoices
 
     settings = settings_from(config)
-    rules = _rules(settings)
     chosen = _period(period)
     open_db(settings)
+    rules = _rules(settings)
     try:
         rows = invoices.list_invoices(datetime.now(UTC), rules, project, chosen)
     except RintikError as exc:
@@ -691,8 +691,8 @@ def invoice_show(
     if output not in ("json", "csv", "html"):
         raise fail(f"--format: {output!r} is not one of json, csv, html")
     settings = settings_from(config)
-    rules = _rules(settings)
     open_db(settings)
+    rules = _rules(settings)
     try:
         doc = invoices.show_invoice(invoice_id, datetime.now(UTC), rules)
     except RintikError as exc:
@@ -760,8 +760,8 @@ def tui(config: ConfigOption = None) -> None:
     from rintik_lite.tui.app import run as run_tui
 
     settings = settings_from(config)
-    _rules(settings)  # bad [billing] settings: one line now, not a crash in the UI
     open_db(settings)
+    _rules(settings)  # bad [billing] settings: one line now, not a crash in the UI
     run_tui(settings)
 
 

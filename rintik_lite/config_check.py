@@ -59,7 +59,7 @@ def _settings(settings: Settings) -> Check:
 
     where = f"read from {settings.source}" if settings.source else "the embedded defaults"
     try:
-        invoices.rules_from(settings)
+        invoices.rules_from(settings, stored=False)  # the file's, whatever is bound
         parse_close_at(settings["scheduler.close_at"])
     except RintikError as exc:
         return Check("settings", FAIL, str(exc))

@@ -108,10 +108,12 @@ _EXACT = Context(prec=4 * rating.PRECISION)
 RULE_SETTINGS = tuple(f.name for f in fields(RatingRules))
 
 
-def rules_from(settings: Settings) -> RatingRules:
+def rules_from(settings: Settings, stored: bool = True) -> RatingRules:
     """The rating rules of the `[billing]` settings (`RULE_SETTINGS`), with the tax and
-    currency changed over the API (`billing_settings`) when the database is open."""
-    values = billing_settings(settings) if database.obj is not None else {}
+    currency changed over the API (`billing_settings`) of the database bound, if one is
+    and `stored`; bind `settings`' own database first (a command run in-process after
+    another would read that one's). `stored` False: the settings as written, checked."""
+    values = billing_settings(settings) if stored and database.obj is not None else {}
     rules = {name: values.get(name, settings[f"billing.{name}"]) for name in RULE_SETTINGS}
     rules["currency"] = str(rules["currency"]).strip().upper()
     try:

@@ -14,6 +14,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -540,3 +541,33 @@ def test_a_command_leaves_no_connection_open(tmp_path: Path, kind: str, args: li
         assert result.exit_code in (0, 1, 2), result.output
         assert result.exception is None or isinstance(result.exception, SystemExit)
         assert watched.left_open() == []
+
+
+def test_invoice_commands_rate_with_their_own_database_settings(tmp_path: Path) -> None:
+    """In-process, `database` stays bound to the last database opened: a command that read
+    its rules before opening its own took that one's tax and currency (set over the API)."""
+    from rintik_lite import invoices
+
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    db.open_database(other)
+    invoices.set_billing_setting("currency", "EUR", settings_for(other), datetime.now(UTC))
+    invoices.set_billing_setting("tax_percent", "20", settings_for(other), datetime.now(UTC))
+    db.close_binding()  # as a command ends: `database` is still bound to it
+    (tmp_path / "in").mkdir()
+    messages = [instance("create.end", 0), instance("delete.end", 5, deleted=5)]
+    (tmp_path / "in" / "n.jsonl").write_text("".join(envelope(m) + "\n" for m in messages))
+    config = config_file(tmp_path, f"sqlite:///{tmp_path / 'mine.db'}")
+    replayed = runner.invoke(app, ["replay", str(tmp_path / "in"), "--config", str(config)])
+    assert replayed.exit_code == 0, replayed.output
+    db.open_database(other)
+    db.close_binding()
+    args = ["--period", "2026-10", "--config", str(config), "--json"]
+    closed = runner.invoke(app, ["invoice", "close", *args])
+    assert closed.exit_code == 0, closed.output
+    db.open_database(other)
+    db.close_binding()
+    listed = runner.invoke(app, ["invoice", "list", *args])
+    assert listed.exit_code == 0, listed.output
+    docs = json.loads(listed.stdout)
+    assert len(docs) == 1
+    assert (docs[0]["currency"], docs[0]["tax_percent"]) == ("USD", "0")

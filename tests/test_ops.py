@@ -232,6 +232,27 @@ def test_config_check_all_well(tmp_path: Path, broker: Broker, sqlite_url: str) 
     assert lines[4] == "ok   broker: connected to amqp://guest:***@127.0.0.1:5672//"
 
 
+def test_config_check_reads_its_own_settings_whatever_is_bound(
+    tmp_path: Path, broker: Broker, sqlite_url: str
+) -> None:
+    """In-process, `database` stays bound to the last database opened; the settings check
+    read its tax and currency (and crashed on one without the table). It reads the file's."""
+    from rintik_lite import db
+
+    other = tmp_path / "other" / "unmigrated.db"
+    other.parent.mkdir()
+    db.open_database(f"sqlite:///{other}", migrate=False)  # no billing_setting table
+    db.close_binding()
+    config = write_config(
+        tmp_path / "rintik.toml",
+        f'[database]\nurl = "{sqlite_url}"\n[auth]\nprivate_key = "a-long-random-token"\n'
+        + broker_section(broker, declare_exchanges(broker)),
+    )
+    code, lines = check(config)
+    assert code == 0, lines
+    assert lines[0].startswith("ok   settings: read from ")
+
+
 def test_config_check_says_what_is_wrong_and_how_to_fix_it(
     tmp_path: Path, broker: Broker, sqlite_url: str
 ) -> None:
