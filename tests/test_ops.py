@@ -211,12 +211,17 @@ def declare_exchanges(broker: Broker) -> list[str]:
     return list(broker.exchanges.values())
 
 
-def test_config_check_all_well(tmp_path: Path, broker: Broker, sqlite_url: str) -> None:
-    config = write_config(
+def good_config(tmp_path: Path, broker: Broker, sqlite_url: str) -> Path:
+    """A settings file every check passes: a private key, the exchanges declared."""
+    return write_config(
         tmp_path / "rintik.toml",
         f'[database]\nurl = "{sqlite_url}"\n[auth]\nprivate_key = "a-long-random-token"\n'
         + broker_section(broker, declare_exchanges(broker)),
     )
+
+
+def test_config_check_all_well(tmp_path: Path, broker: Broker, sqlite_url: str) -> None:
+    config = good_config(tmp_path, broker, sqlite_url)
     code, lines = check(config)
     assert code == 0, lines
     assert [line.split(":")[0] for line in lines] == [
@@ -243,11 +248,7 @@ def test_config_check_reads_its_own_settings_whatever_is_bound(
     other.parent.mkdir()
     db.open_database(f"sqlite:///{other}", migrate=False)  # no billing_setting table
     db.close_binding()
-    config = write_config(
-        tmp_path / "rintik.toml",
-        f'[database]\nurl = "{sqlite_url}"\n[auth]\nprivate_key = "a-long-random-token"\n'
-        + broker_section(broker, declare_exchanges(broker)),
-    )
+    config = good_config(tmp_path, broker, sqlite_url)
     code, lines = check(config)
     assert code == 0, lines
     assert lines[0].startswith("ok   settings: read from ")
