@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import gc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 THRESHOLDS = (100_000, 20, 20)
@@ -43,17 +43,21 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 @contextmanager
-def tuned() -> Iterator[None]:
-    """The thresholds raised while the block runs, and put back as they were after it: a
-    command run in-process (CliRunner, the test suite) leaves the process as it found it.
-    Left raised, they kept an SQLite file and a PostgreSQL session open in the test process
-    until a collection that came much later."""
+def _thresholds(values: tuple[int, int, int]) -> Iterator[None]:
     previous = gc.get_threshold()
-    gc.set_threshold(*THRESHOLDS)
+    gc.set_threshold(*values)
     try:
         yield
     finally:
         gc.set_threshold(*previous)
+
+
+def tuned() -> AbstractContextManager[None]:
+    """The thresholds raised while the block runs, and put back as they were after it: a
+    command run in-process (CliRunner, the test suite) leaves the process as it found it.
+    Left raised, they kept an SQLite file and a PostgreSQL session open in the test process
+    until a collection that came much later."""
+    return _thresholds(THRESHOLDS)
 
 
 @contextmanager
@@ -61,14 +65,12 @@ def serving() -> Iterator[None]:
     """For a long-running process, once its start-up is done: what exists now frozen out of
     collections and the serving thresholds set while the block runs; both undone after it
     (in-process, the test suite's objects go back to being collected)."""
-    previous = gc.get_threshold()
     gc.collect()  # start-up's garbage is freed, not frozen
     gc.freeze()
-    gc.set_threshold(*SERVING_THRESHOLDS)
     try:
-        yield
+        with _thresholds(SERVING_THRESHOLDS):
+            yield
     finally:
-        gc.set_threshold(*previous)
         gc.unfreeze()
 
 
