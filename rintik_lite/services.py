@@ -205,7 +205,7 @@ def record_read(batch: ReadBatch, now: datetime) -> BatchResult:
 class ReadBatch:
     """Messages read, without the database: each one parsed, or why it cannot be."""
 
-    messages: Sequence[Incoming]
+    received: int  # messages read: parsed or unreadable
     parsed: list[_Parsed]
     unreadable: list[tuple[Incoming, str | None, str]]  # (message, event type, reason)
 
@@ -235,9 +235,24 @@ def read_messages(messages: Sequence[Incoming], metadata_whitelist: Sequence[str
             log.exception("cannot read a %s message", event_type or "notification")
             unreadable.append((message, event_type, f"internal error: {exc!r}"))
             continue
-        key = notification.message_id or notifications.body_digest(message.body)
-        parsed.append(_Parsed(message, key, notification, change, body, sort_key, observed))
-    return ReadBatch(messages, parsed, unreadable)
+        n = notification
+        key = n.message_id or notifications.body_digest(message.body)
+        time = change.time if change is not None else n.timestamp
+        parsed.append(
+            _Parsed(
+                message.source,
+                key,
+                n.event_type,
+                n.message_id,
+                n.publisher_id,
+                time,
+                change,
+                body,
+                sort_key,
+                observed,
+            )
+        )
+    return ReadBatch(len(messages), parsed, unreadable)
 
 
 def _record(
@@ -247,30 +262,28 @@ def _record(
 
 
 def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
-    result = BatchResult(received=len(batch.messages))
+    result = BatchResult(received=batch.received)
     quarantine_rows: list[dict[str, Any]] = []
     debug = log.isEnabledFor(logging.DEBUG)  # once per batch: per-event lines cost nothing off
 
-    def quarantine(message: Incoming, event_type: str | None, reason: str) -> None:
+    def quarantine(source: str, body: bytes | str, event_type: str | None, reason: str) -> None:
         quarantine_rows.append(
             {
                 "received_at": now,
-                "source": message.source,
+                "source": source,
                 "event_type": _storable(event_type)[:MAX_TEXT] if event_type else None,
                 "reason": _storable(reason[:2000]),
-                "body": _storable(_body_text(message.body)),
+                "body": _storable(_body_text(body)),
             }
         )
         result.quarantined += 1
         result.by_type[(event_type or "?", "quarantined")] += 1
         if debug:
-            log.debug(
-                "event %s from %s: quarantined: %s", event_type or "?", message.source, reason
-            )
+            log.debug("event %s from %s: quarantined: %s", event_type or "?", source, reason)
 
     # 1. What could not be read goes to quarantine with its reason.
     for message, event_type, reason in batch.unreadable:
-        quarantine(message, event_type, reason)
+        quarantine(message.source, message.body, event_type, reason)
     parsed = batch.parsed
 
     # 2. Deduplicate against the store and within the batch.
@@ -281,9 +294,9 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
     for p in parsed:
         if p.key in seen:
             result.duplicate += 1
-            result.by_type[(p.notification.event_type, "duplicate")] += 1
+            result.by_type[(p.event_type, "duplicate")] += 1
             if debug:
-                log.debug("event %s %s: duplicate", p.notification.event_type, p.key)
+                log.debug("event %s %s: duplicate", p.event_type, p.key)
         else:
             seen.add(p.key)
             fresh.append(p)
@@ -309,8 +322,9 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
             known = types.setdefault(p.change.entity_id, p.change.entity_type)
             if known != p.change.entity_type:
                 quarantine(
-                    p.message,
-                    p.notification.event_type,
+                    p.source,
+                    p.body,
+                    p.event_type,
                     f"entity {p.change.entity_id} is a {known} in the ledger, "
                     f"not a {p.change.entity_type}",
                 )
@@ -326,10 +340,10 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
         [(p.sort_key, p.change) for p in accepted if isinstance(p.change, Observation)], stored
     )
     for p in accepted:
-        event_type = p.notification.event_type
+        event_type = p.event_type
         if isinstance(p.change, Observation) and p.change.entity_id in failed:
             Event.delete().where(Event.key == p.key).execute()
-            quarantine(p.message, event_type, failed[p.change.entity_id])
+            quarantine(p.source, p.body, event_type, failed[p.change.entity_id])
             continue
         if p.change is None:
             result.ignored += 1
@@ -387,12 +401,17 @@ EVENT_FIELDS = (
 
 
 class _Parsed(NamedTuple):
-    """A message read, one per event: a named tuple, as a frozen dataclass sets each of its
-    fields through object.__setattr__ (1.2 % of a replay's instructions, with `_Stored`)."""
+    """A message read, one per event: what recording it needs, and no more (the payload is
+    read by then), as `replay`'s reader process sends it to the writer. A named tuple, as a
+    frozen dataclass sets each of its fields through object.__setattr__ (1.2 % of a
+    replay's instructions, with `_Stored`)."""
 
-    message: Incoming
-    key: str
-    notification: notifications.Notification
+    source: str  # where its message came from (`Incoming.source`)
+    key: str  # the message id, else the body's digest
+    event_type: str
+    message_id: str | None
+    publisher_id: str | None
+    time: datetime | None  # the change's time, else the notification's timestamp
     change: Any
     body: str  # the message body as text
     sort_key: str = ""  # intervals.sort_key of the observation ("" for other changes)
@@ -401,19 +420,17 @@ class _Parsed(NamedTuple):
     def event_values(self, received_at: Any) -> tuple[Any, ...]:
         """The event's row in its database form (`received_at` already is): the text
         columns are strings as they are, times and JSON are converted here, once."""
-        n, change = self.notification, self.change
-        observed = isinstance(change, Observation)
-        time = change.time if change is not None else n.timestamp
+        change, time = self.change, self.time
         return (
             self.key,
-            n.message_id,
-            n.event_type[:255],
-            (n.publisher_id or "")[:255] or None,
-            self.message.source,
+            self.message_id,
+            self.event_type[:255],
+            (self.publisher_id or "")[:255] or None,
+            self.source,
             None if time is None else Event.event_time.db_value(time),
             received_at,
             self.body,
-            change.entity_id if observed else None,
+            change.entity_id if isinstance(change, Observation) else None,
             self.observation,
         )
 
