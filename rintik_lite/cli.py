@@ -203,7 +203,7 @@ def _bodies(files: list[Path]) -> Iterator[tuple[Path, bytes]]:
 # (2026-12-02, alternated runs) 5,000 took 5.5-5.9 s wall and 5.6-6.0 s CPU, 500 took
 # 7.1-7.9 s and 8.0-8.5 s (sys time halved). Peak RSS, committed in this thread (below):
 # 212-222 MB at 5,000, 182 MB at 500.
-# The collector keeps `broker.batch_size` (500): its prefetch is three batches, inside
+# The collector keeps `broker.batch_size` (1,000): its prefetch is three batches, inside
 # run's memory target.
 # Batches are read and committed in the command's own thread. A writer thread committing
 # one while the next was read (services.Pipeline, until 2026-12-02) was slower on SQLite,

@@ -105,7 +105,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "broker",
         "batch_size",
-        500,
+        1000,
         "int",
         "Messages committed in one transaction before they are acknowledged.",
     ),
