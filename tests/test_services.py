@@ -199,11 +199,14 @@ def test_an_attribute_that_cannot_be_stored_quarantines_its_message(
 
 def test_an_id_known_as_another_resource_type_is_quarantined(db_url: str) -> None:
     record(volume("create.end", 0, volume_id="shared-id"))
-    result = record(instance("create.end", 1, instance_id="shared-id"))
+    body = envelope(instance("create.end", 1, instance_id="shared-id")).encode()
+    result = services.record_messages([services.Incoming(body, "replay")], NOW)
     assert result.quarantined == 1
-    assert services.quarantined()[0]["reason"] == (
-        "entity shared-id is a volume in the ledger, not a instance"
-    )
+    (kept,) = services.quarantined()
+    assert kept["reason"] == "entity shared-id is a volume in the ledger, not a instance"
+    # Read before recording, it is kept as it came: its body, its source, its event type.
+    assert (kept["body"], kept["source"]) == (body.decode(), "replay")
+    assert kept["event_type"] == "compute.instance.create.end"
     assert [r["entity_type"] for r in services.usage(P1)] == ["volume"]
 
 
