@@ -235,16 +235,15 @@ def read_messages(messages: Sequence[Incoming], metadata_whitelist: Sequence[str
             log.exception("cannot read a %s message", event_type or "notification")
             unreadable.append((message, event_type, f"internal error: {exc!r}"))
             continue
-        n = notification
-        key = n.message_id or notifications.body_digest(message.body)
-        time = change.time if change is not None else n.timestamp
+        key = notification.message_id or notifications.body_digest(message.body)
+        time = change.time if change is not None else notification.timestamp
         parsed.append(
             _Parsed(
                 message.source,
                 key,
-                n.event_type,
-                n.message_id,
-                n.publisher_id,
+                notification.event_type,
+                notification.message_id,
+                notification.publisher_id,
                 time,
                 change,
                 body,
@@ -401,10 +400,10 @@ EVENT_FIELDS = (
 
 
 class _Parsed(NamedTuple):
-    """A message read, one per event: what recording it needs, and no more (the payload is
-    read by then), as `replay`'s reader process sends it to the writer. A named tuple, as a
-    frozen dataclass sets each of its fields through object.__setattr__ (1.2 % of a
-    replay's instructions, with `_Stored`)."""
+    """A message read, one per event: what recording it needs, and no more (the payload and
+    the raw body are not kept: the collector holds up to two read batches in flight). A
+    named tuple, as a frozen dataclass sets each of its fields through object.__setattr__
+    (1.2 % of a replay's instructions, with `_Stored`)."""
 
     source: str  # where its message came from (`Incoming.source`)
     key: str  # the message id, else the body's digest
