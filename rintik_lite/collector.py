@@ -36,7 +36,6 @@ from typing import Any
 
 import peewee
 from kombu import Connection, Consumer, Exchange, Queue, binding
-from kombu.compression import decompress
 
 from rintik_lite import amqp_buffered, services
 from rintik_lite.db import close_database, redact_url
@@ -182,6 +181,8 @@ class Collector:
                 channel,
                 queues=[queue],
                 on_message=self._on_message,
+                # A body kombu cannot decompress: batched as the others, to be quarantined.
+                on_decode_error=self._on_undecodable,
                 prefetch_count=prefetch,
                 accept=None,
             )
@@ -219,6 +220,10 @@ class Collector:
         self.status.pending = len(self._batch)
         self.status.last_message_at = self.clock()
 
+    def _on_undecodable(self, message: Any, exc: Exception) -> None:
+        """kombu's `on_decode_error`: `message.errors` holds why (see `_incoming`)."""
+        self._on_message(message)
+
     def _wait_seconds(self) -> float:
         if self._in_flight:
             return 0.01  # back soon to acknowledge what the writer commits
@@ -238,7 +243,7 @@ class Collector:
         # Only this thread puts: a queue not full now takes the batch without waiting.
         if not self._batch or (not wait and self._handoff.full()):
             return
-        incoming = [Incoming(_body(m), "amqp") for m in self._batch]
+        incoming = [_incoming(m) for m in self._batch]
         # Read here, in the consumer thread, while the writer commits the batch before.
         read = services.read_messages(incoming, self.settings["ledger.metadata_whitelist"])
         self._handoff.put(_Batch(generation, self._batch, read))
@@ -312,13 +317,18 @@ class _Batch:
     read: services.ReadBatch
 
 
-def _body(message: Any) -> bytes | str:
-    """The raw body, decompressed if oslo's `kombu_compression` was set."""
-    body: bytes | str = message.body
-    compression = (message.headers or {}).get("compression")
-    if compression:
-        body = decompress(body, compression)
-    return body
+def _incoming(message: Any) -> Incoming:
+    """The message's body as sent. kombu's Message has already decompressed a body sent
+    compressed (oslo's `kombu_compression`, header `compression`); one that does not
+    decompress keeps the bytes received, and `errors` says why: it is quarantined with that
+    reason, rather than raising out of the consumer (which would reconnect, be redelivered
+    the same message, and stop there for ever)."""
+    errors = getattr(message, "errors", None)
+    if errors:
+        compression = (message.headers or {}).get("compression")
+        reason = f"body does not decompress ({compression}): {errors[0][1]}"
+        return Incoming(message.body, "amqp", reason)
+    return Incoming(message.body, "amqp")
 
 
 def check_broker(settings: Settings, timeout: float = 5.0) -> None:

@@ -58,10 +58,13 @@ MAX_TEXT = 255  # the ledger's id, name and key columns are VARCHAR(255)
 
 @dataclass(frozen=True)
 class Incoming:
-    """A message body as received, and where it came from (amqp, replay, api, import)."""
+    """A message body as received, and where it came from (amqp, replay, api, import).
+    `error` says why the transport could not give the body as sent (a compressed body that
+    does not decompress): the message is quarantined with that reason, as it was received."""
 
     body: bytes | str
     source: str = "amqp"
+    error: str | None = None
 
 
 @dataclass
@@ -217,6 +220,9 @@ def read_messages(messages: Sequence[Incoming], metadata_whitelist: Sequence[str
     unreadable: list[tuple[Incoming, str | None, str]] = []
     for message in messages:
         event_type: str | None = None
+        if message.error is not None:
+            unreadable.append((message, None, message.error))
+            continue
         try:
             notification = notifications.parse(message.body)
             event_type = notification.event_type

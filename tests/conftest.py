@@ -176,15 +176,20 @@ class Broker:
         *,
         v2: bool = True,
         topic: str = "notifications",
+        body: bytes | None = None,
+        **options: Any,
     ) -> None:
         """basic.publish as impl_rabbit's notify_send does it: topic exchange, not durable,
         routing key `<topic>.<priority>`, JSON body (the envelope for messagingv2),
-        content type application/json, persistent."""
+        content type application/json, persistent. `body` replaces the JSON; `options`
+        go to kombu's publish (`compression`, as oslo's `kombu_compression` sets it)."""
         exchange = Exchange(self.exchanges[service], type="topic", durable=False, auto_delete=False)
-        body = envelope(message) if v2 else json.dumps(message)
+        if body is None:
+            body = (envelope(message) if v2 else json.dumps(message)).encode()
         with self.connection.channel() as channel:
             Producer(channel).publish(
                 body,
+                **options,
                 exchange=exchange,
                 declare=[exchange],
                 routing_key=f"{topic}.{message.get('priority', 'INFO').lower()}",

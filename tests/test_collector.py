@@ -84,6 +84,34 @@ def test_redelivered_and_bad_messages(broker: Broker, db_url: str) -> None:
     assert broker.queue_depth() == 0
 
 
+def test_compressed_bodies_are_read_and_one_that_does_not_decompress_is_quarantined(
+    broker: Broker, db_url: str
+) -> None:
+    """oslo's `kombu_compression` (gzip or bz2) compresses the body and names it in the
+    `compression` header: the ledger gets what was sent. A body that does not decompress is
+    quarantined with the reason, acknowledged after the commit, and the messages after it
+    are applied: it does not stop the collector."""
+    collector = Collector(broker.settings(db_url))
+    with running(collector):
+        broker.publish("nova", instance("create.end", 0), compression="gzip")
+        broker.publish("openstack", volume("create.end", 1), compression="bzip2")
+        broker.publish(
+            "nova", {}, body=b"\x1f\x8b not gzip", headers={"compression": "application/x-gzip"}
+        )
+        broker.publish("nova", instance("delete.end", 5, deleted=5))
+        wait_for(lambda: collector.status.totals.received == 4)
+    totals = collector.status.totals
+    assert (totals.applied, totals.quarantined) == (3, 1)
+    assert [(r["entity_id"], r["start"], r["end"]) for r in services.usage(P1)] == [
+        ("i-1", iso(0), iso(5)),
+        ("v-1", iso(0), None),
+    ]
+    [bad] = services.quarantined()
+    assert bad["reason"].startswith("body does not decompress (application/x-gzip): ")
+    assert bad["body"].endswith(" not gzip") and bad["source"] == "amqp"
+    assert broker.queue_depth() == 0
+
+
 def test_nothing_is_acknowledged_before_it_is_committed(broker: Broker, sqlite_url: str) -> None:
     """Another process holds the SQLite write lock: the batch cannot commit, so it is held
     unacknowledged and retried; once the lock is released it commits, then is acked."""
