@@ -13,13 +13,20 @@ a frame is kept for the next read, as py-amqp does) or on a closed connection. O
 TCP is buffered; TLS (`amqps://`, `broker.ssl`) keeps py-amqp's own SSL transport.
 
 Use `connection(url, **options)` where a kombu `Connection(url, **options)` would do.
+
+`take_deliveries` then cuts whole deliveries (basic.deliver, its content header and its one
+body frame) out of the buffer as `Delivery` objects, without py-amqp's frame handler and
+method dispatch or kombu's Message: about 6 us of CPU a message instead of 27 (bench
+figures in its docstring). Whatever is not plainly such a delivery is left to py-amqp.
 """
 
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from struct import unpack, unpack_from
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlparse
 
@@ -30,6 +37,10 @@ from kombu.transport import pyamqp
 BLOCK = 65536  # bytes asked of the socket per recv: a few dozen notifications
 FRAME_END = 206  # the octet after every frame's payload
 _HEADER = ">BHI"  # frame type, channel, payload size
+_METHOD, _CONTENT_HEADER, _BODY = 1, 2, 3  # frame types
+_DELIVER = b"\x00\x3c\x00\x3c"  # basic.deliver: class 60, method 60
+# Basic property flags (AMQP 0-9-1, 4.2.6.1: the first 16-bit word, highest bit first).
+_CONTENT_TYPE, _CONTENT_ENCODING, _HEADERS, _MORE_FLAGS = 0x8000, 0x4000, 0x2000, 0x0001
 
 
 class BufferedTCPTransport(amqp.transport.TCPTransport):
@@ -144,3 +155,108 @@ def connection(url: str, **options: Any) -> Connection:
     if scheme in ("amqp", "pyamqp") and ";" not in url and "transport" not in options:
         return Connection(url, transport=Transport, **options)
     return Connection(url, **options)
+
+
+class Delivery:
+    """A message `take_deliveries` cut out of the buffer: what the collector uses of kombu's
+    Message (`body`, `headers`, `errors`, `ack`). Its body is the bytes sent: only messages
+    without headers are taken, so there is nothing to decompress."""
+
+    __slots__ = ("body", "channel", "delivery_tag")
+    headers: Mapping[str, Any] = MappingProxyType({})
+    errors: tuple[Any, ...] = ()
+
+    def __init__(self, channel: Any, delivery_tag: int, body: bytes) -> None:
+        self.channel = channel
+        self.delivery_tag = delivery_tag
+        self.body = body
+
+    def ack(self, multiple: bool = False) -> None:
+        self.channel.basic_ack(self.delivery_tag, multiple=multiple)
+
+
+def take_deliveries(
+    connection: Any, channel: Any, on_message: Callable[[Delivery], None], limit: int
+) -> int:
+    """Hand `on_message` up to `limit` deliveries whole in the buffer of `connection` (a
+    py-amqp Connection over `BufferedTCPTransport`) on `channel`, in order, as `Delivery`
+    objects; return how many (0: call py-amqp's `drain_events` as usual).
+
+    Only what py-amqp would hand a consumer of `channel` unchanged is taken: a basic.deliver
+    on that channel, to one of its consumers (`channel.callbacks`; the caller's consumer must
+    be the only one, as its callback is bypassed), then its content header, with one
+    16-bit word of flags and no headers (or an empty table), then one body frame of exactly
+    the size announced, not empty; each frame with its frame-end octet. The first frame that
+    is anything else (a heartbeat, another method, a body in several frames, a message with
+    headers such as `compression`, one not yet whole in the buffer) stops the cut, and
+    py-amqp reads it, with its own checks and errors. py-amqp would be expecting a method
+    frame there: a delivery is only taken from its first frame. It counts each frame taken in
+    `bytes_recv`, as py-amqp does, for the heartbeat check.
+
+    Measured: 50,000 bench notifications (about 2 KB) from the real RabbitMQ, consumed in
+    batches of 1,000, alternated three times with the same kombu Consumer through
+    drain_events alone: 6.2-7.2 us of CPU a message against 26.5-36.8."""
+    transport = connection.transport
+    if type(transport) is not BufferedTCPTransport or channel.is_closing:
+        return 0
+    buffer, offset = transport._buffer, transport._offset
+    channel_id, consumers = channel.channel_id, channel.callbacks
+    taken = 0
+    while taken < limit:
+        # basic.deliver(consumer-tag, delivery-tag, redelivered, exchange, routing-key)
+        method = _frame(buffer, offset, _METHOD, channel_id)
+        if method is None:
+            break
+        start, end = method
+        if buffer[start : start + 4] != _DELIVER or start + 5 >= end:
+            break
+        tag_end = start + 5 + buffer[start + 4]
+        if tag_end + 8 > end:
+            break
+        tag = buffer[start + 5 : tag_end].decode("utf-8", "replace")
+        (delivery_tag,) = unpack_from(">Q", buffer, tag_end)
+        # The content header: class, weight, body size, property flags, properties.
+        header = _frame(buffer, end + 1, _CONTENT_HEADER, channel_id)
+        if header is None or header[1] - header[0] < 14:
+            break
+        start, end = header
+        body_size, flags = unpack_from(">QH", buffer, start + 4)
+        if flags & _MORE_FLAGS or not body_size:
+            break
+        if flags & _HEADERS and not _empty_headers(buffer, start + 14, end, flags):
+            break
+        # The body, whole in one frame.
+        body = _frame(buffer, end + 1, _BODY, channel_id)
+        if body is None or body[1] - body[0] != body_size or tag not in consumers:
+            break
+        start, end = body
+        offset = end + 1
+        transport._offset = offset
+        connection.bytes_recv += 3
+        on_message(Delivery(channel, delivery_tag, buffer[start:end]))
+        taken += 1
+    return taken
+
+
+def _frame(buffer: bytes, at: int, kind: int, channel_id: int) -> tuple[int, int] | None:
+    """(start, end) of the payload of the frame at `at` when it is whole in `buffer`, frame
+    end included, and of that kind on that channel; else None."""
+    if len(buffer) - at < 8:
+        return None
+    frame_kind, channel, length = unpack_from(_HEADER, buffer, at)
+    end = at + 7 + length
+    if frame_kind != kind or channel != channel_id or end >= len(buffer):
+        return None
+    return (at + 7, end) if buffer[end] == FRAME_END else None
+
+
+def _empty_headers(buffer: bytes, at: int, end: int, flags: int) -> bool:
+    """Whether the properties from `at` (before `end`) hold an empty headers table: kombu
+    always sends one, as 4 zero octets, after the content type and encoding (short strings)
+    when they are there."""
+    for flag in (_CONTENT_TYPE, _CONTENT_ENCODING):
+        if flags & flag:
+            if at >= end:
+                return False
+            at += 1 + buffer[at]
+    return at + 4 <= end and buffer[at : at + 4] == b"\x00\x00\x00\x00"

@@ -15,7 +15,9 @@ releases the GIL while it writes, so the two overlap on a machine with two cores
 consumer touches the broker connection (kombu's is not thread-safe): it acknowledges a batch
 once the writer reports it committed, with `basic.ack(multiple=True)` on its last message,
 which covers the earlier batches too as they were committed before it. On a plain `amqp://`
-URL the connection reads the socket in blocks (`amqp_buffered`), not field by field.
+URL the connection reads the socket in blocks (`amqp_buffered`), not field by field, and
+the deliveries whole in what it read are cut out of it without py-amqp's frame handling or
+kombu's Message (`amqp_buffered.take_deliveries`); the rest goes through kombu as usual.
 
 When the broker goes away it reconnects with exponential backoff; when the database cannot
 be written it keeps the batch unacknowledged and retries with the same backoff. Either way
@@ -193,11 +195,20 @@ class Collector:
                 log.info("consuming %s on %s", queue.name, redact_url(self.settings["broker.url"]))
                 generation = self._generation
                 next_tick = 0.0
-                # Once round per message (drain_events returns after each): what needs no
-                # doing is not done. Only a batch in flight can have been committed.
+                batch_size = max(1, self.settings["broker.batch_size"])
+                link = conn.connection  # py-amqp's, whose buffer deliveries are cut from
+                # Once round per message that py-amqp delivers (drain_events returns after
+                # each), or per run of deliveries already whole in the socket buffer
+                # (take_deliveries, up to the end of the batch): what needs no doing is not
+                # done. Only a batch in flight can have been committed.
                 while not stop.is_set():
-                    with suppress(TimeoutError):  # socket.timeout is TimeoutError since 3.10
-                        conn.drain_events(timeout=self._wait_seconds())
+                    room = batch_size - len(self._batch)
+                    taken = amqp_buffered.take_deliveries(
+                        link, channel, self._on_message, room if room > 0 else batch_size
+                    )
+                    if not taken:
+                        with suppress(TimeoutError):  # socket.timeout: TimeoutError since 3.10
+                            conn.drain_events(timeout=self._wait_seconds())
                     if self._in_flight:
                         self._acknowledge(generation)
                     if self._batch_due():

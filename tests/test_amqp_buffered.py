@@ -10,8 +10,14 @@ import threading
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import amqp.transport
+from amqp.basic_message import Message
+from amqp.method_framing import frame_handler
+from amqp.serialization import dumps, loads
 import pytest
 from amqp.exceptions import UnexpectedFrame
 from hypothesis import HealthCheck, given, settings
@@ -270,4 +276,241 @@ def test_real_rabbitmq_delivers_the_same_messages_through_both_transports() -> N
             for name in queues:
                 with suppress(Exception):
                     channel.queue_delete(name)
+        publisher.release()
+
+
+# --- take_deliveries: whole deliveries cut out of the buffer ---------------------------------
+
+CHANNEL, TAG = 1, "rintik-consumer"
+
+
+@dataclass
+class Delivered:
+    """One message as py-amqp's frame handler or take_deliveries hands it over."""
+
+    channel: int
+    consumer_tag: str
+    delivery_tag: int
+    body: bytes
+
+
+def delivery_frames(
+    channel: int,
+    tag: str,
+    delivery_tag: int,
+    body: bytes,
+    properties: dict,
+    body_frames: int = 1,
+) -> list[Frame]:
+    """basic.deliver, its content header and its body, framed with py-amqp's own encoders."""
+    args = dumps("sLbss", (tag, delivery_tag, False, "nova", "notifications.info"))
+    content = Message(**properties)
+    header = struct.pack(">HHQ", 60, 0, len(body)) + content._serialize_properties()
+    if body_frames > 1 and len(body) >= 2:
+        pieces = [body[: len(body) // 2], body[len(body) // 2 :]]
+    else:
+        pieces = [body] if body else []
+    return [
+        (1, channel, struct.pack(">HH", 60, 60) + args),
+        (2, channel, header),
+        *((3, channel, piece) for piece in pieces),
+    ]
+
+
+def py_amqp_reads(frames: Sequence[Frame]) -> list[Delivered]:
+    """The deliveries py-amqp's own frame handler makes of `frames`."""
+    got: list[Delivered] = []
+
+    def on_method(channel: int, method: tuple[int, int], payload: bytes, content: Any) -> None:
+        if method == (60, 60):
+            (tag, delivery_tag, *_), _ = loads("sLbss", payload, 4)
+            body = content.body  # "" when there is none
+            got.append(Delivered(channel, tag, delivery_tag, bytes(body) if body else b""))
+
+    handle = frame_handler(SimpleNamespace(bytes_recv=0), on_method)
+    for frame in frames:
+        handle(frame)
+    return got
+
+
+def fast_then_py_amqp(stream: bytes, limit: int = 10_000) -> tuple[int, list[Delivered], int]:
+    """(how many take_deliveries took, what it and then py-amqp delivered of `stream`,
+    the frames counted in bytes_recv by take_deliveries)."""
+    with transport_on_socket(BufferedTCPTransport) as (transport, _):
+        transport._read_buffer = stream
+        connection = SimpleNamespace(transport=transport, bytes_recv=0)
+        channel = SimpleNamespace(channel_id=CHANNEL, is_closing=False, callbacks={TAG: None})
+        taken: list[amqp_buffered.Delivery] = []
+        count = amqp_buffered.take_deliveries(connection, channel, taken.append, limit)
+        rest = transport._read_buffer
+    assert count == len(taken)
+    assert all(d.channel is channel and not d.errors and not d.headers for d in taken)
+    fast = [Delivered(CHANNEL, TAG, d.delivery_tag, d.body) for d in taken]
+    return count, fast + py_amqp_reads(whole_frames(rest)), connection.bytes_recv
+
+
+def whole_frames(stream: bytes) -> list[Frame]:
+    """The frames whole at the front of `stream`."""
+    frames: list[Frame] = []
+    offset = 0
+    while len(stream) - offset >= 8:
+        kind, channel, size = struct.unpack_from(">BHI", stream, offset)
+        if len(stream) - offset < 8 + size:
+            break
+        frames.append((kind, channel, stream[offset + 7 : offset + 7 + size]))
+        offset += 8 + size
+    return frames
+
+
+KOMBU_PROPERTIES = {  # what kombu's Producer sends for oslo: a headers table, empty
+    "content_type": "application/json",
+    "content_encoding": "utf-8",
+    "application_headers": {},
+    "delivery_mode": 2,
+    "priority": 0,
+}
+
+delivery_strategy = st.tuples(
+    st.just("delivery"),
+    st.sampled_from([CHANNEL] * 6 + [2]),
+    st.sampled_from([TAG] * 6 + ["someone-else"]),
+    st.binary(max_size=3000),
+    st.sampled_from(
+        [
+            KOMBU_PROPERTIES,
+            KOMBU_PROPERTIES,
+            KOMBU_PROPERTIES,
+            {},
+            {"content_type": "application/json"},
+            {**KOMBU_PROPERTIES, "application_headers": {"compression": "application/x-gzip"}},
+            {**KOMBU_PROPERTIES, "correlation_id": "x", "app_id": "nova"},
+        ]
+    ),
+    st.sampled_from([1] * 6 + [2]),
+)
+item_strategy = st.one_of(*[delivery_strategy] * 6, st.just(("heartbeat",)))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(item_strategy, max_size=12), st.none() | st.integers(0, 40_000))
+def test_deliveries_taken_from_the_buffer_are_what_py_amqp_would_deliver(
+    items: list[tuple], cut: int | None
+) -> None:
+    """Whatever the stream (deliveries on another channel or to another consumer, with
+    headers, empty or in two body frames, heartbeats between), and wherever the buffer ends:
+    take_deliveries and then py-amqp deliver exactly what py-amqp alone delivers, and
+    take_deliveries takes every plain delivery at the front, whole in the buffer."""
+    frames: list[Frame] = []
+    eligible: list[bool] = []  # per delivery, in order: one take_deliveries must take
+    for n, item in enumerate(items):
+        if item[0] == "heartbeat":
+            frames.append((8, 0, b""))
+            eligible.append(False)
+            continue
+        _, channel, tag, body, properties, body_frames = item
+        frames += delivery_frames(channel, tag, n, body, properties, body_frames)
+        headers = properties.get("application_headers")
+        eligible.append(
+            channel == CHANNEL
+            and tag == TAG
+            and bool(body)
+            and (body_frames == 1 or len(body) < 2)
+            and not headers
+        )
+    stream = encode(frames)
+    if cut is not None:  # the buffer ends there
+        stream = stream[: cut % (len(stream) + 1)]
+    expected = py_amqp_reads(whole_frames(stream))
+    count, delivered, counted = fast_then_py_amqp(stream)
+    assert delivered == expected
+    assert counted == 3 * count
+    leading = 0
+    for ok, item in zip(eligible, items, strict=True):
+        if not ok:
+            break
+        leading += 1
+    # The leading plain deliveries whole in the cut stream are all taken.
+    whole_deliveries = sum(1 for d in expected[:leading] if d.delivery_tag < leading)
+    assert count == min(leading, whole_deliveries)
+
+
+def test_take_deliveries_stops_at_its_limit_and_leaves_the_rest_in_order() -> None:
+    frames = [
+        f for n in range(5) for f in delivery_frames(CHANNEL, TAG, n, b"%d" % n, KOMBU_PROPERTIES)
+    ]
+    count, delivered, _ = fast_then_py_amqp(encode(frames), limit=2)
+    assert count == 2
+    assert [(d.delivery_tag, d.body) for d in delivered] == [(n, b"%d" % n) for n in range(5)]
+
+
+def test_take_deliveries_leaves_a_closing_channel_and_another_transport_to_py_amqp() -> None:
+    stream = encode(delivery_frames(CHANNEL, TAG, 1, b"{}", KOMBU_PROPERTIES))
+    channel = SimpleNamespace(channel_id=CHANNEL, is_closing=False, callbacks={TAG: None})
+    with transport_on_socket(BufferedTCPTransport) as (transport, _):
+        transport._read_buffer = stream
+        closing = SimpleNamespace(**{**vars(channel), "is_closing": True})
+        connection = SimpleNamespace(transport=transport, bytes_recv=0)
+        assert amqp_buffered.take_deliveries(connection, closing, print, 10) == 0
+        assert amqp_buffered.take_deliveries(connection, channel, lambda d: None, 10) == 1
+    with transport_on_socket(amqp.transport.TCPTransport) as (transport, _):
+        connection = SimpleNamespace(transport=transport, bytes_recv=0)
+        assert amqp_buffered.take_deliveries(connection, channel, print, 10) == 0
+
+
+def test_real_rabbitmq_deliveries_taken_from_the_buffer_are_the_published_ones() -> None:
+    """kombu publishes notification-sized bodies (some with headers, some larger than a
+    frame) to the real RabbitMQ; a consumer that takes what it can from the buffer and lets
+    py-amqp and kombu deliver the rest gets every body, in order, and most of the plain ones
+    through take_deliveries."""
+    sizes = [2048, 1, 131_072 + 5, 2000, 700] * 40
+    bodies = [uuid.uuid4().bytes * (n // 16) + b"z" * (n % 16) for n in sizes]
+    queue = f"test-deliveries-{uuid.uuid4().hex[:8]}"
+    publisher = Connection(BROKER_URL, connect_timeout=5)
+    try:
+        with publisher.channel() as channel:
+            Queue(queue, durable=True, channel=channel).declare()
+            producer = Producer(channel)
+            for n, body in enumerate(bodies):
+                producer.publish(
+                    body,
+                    routing_key=queue,
+                    headers={"n": n} if n % 7 == 0 else {},
+                    content_type="application/json",
+                    content_encoding="utf-8",
+                    delivery_mode=2,
+                    serializer=None,
+                )
+        got: list[bytes] = []
+        fast = 0
+        with amqp_buffered.connection(BROKER_URL) as conn:
+            channel = conn.channel()
+            messages: list[Any] = []
+            consumer = Consumer(
+                channel,
+                queues=[Queue(queue, no_declare=True)],
+                on_message=messages.append,
+                prefetch_count=100,
+                accept=None,
+            )
+            with consumer:
+                while len(got) < len(bodies):
+                    taken = amqp_buffered.take_deliveries(
+                        conn.connection, channel, messages.append, 50
+                    )
+                    fast += taken
+                    if not taken:
+                        with suppress(TimeoutError):
+                            conn.drain_events(timeout=5)
+                    for message in messages:
+                        body = message.body
+                        got.append(body.encode() if isinstance(body, str) else body)
+                    if messages:
+                        messages[-1].ack(multiple=True)
+                        messages.clear()
+        assert got == bodies
+        plain = sum(1 for n, size in enumerate(sizes) if n % 7 and size < 131_072)
+        assert plain // 2 < fast <= plain
+    finally:
+        with publisher.channel() as channel, suppress(Exception):
+            channel.queue_delete(queue)
         publisher.release()
