@@ -66,8 +66,9 @@ SETTINGS: tuple[Setting, ...] = (
         "amqp://guest:guest@127.0.0.1:5672//",
         "str",
         "RabbitMQ URL of the cloud's notification bus (the `transport_url` of the services). "
-        "On `amqp://` the collector reads the socket in 64 KB blocks; `amqps://` (TLS) and "
-        "failover lists (`;`) use kombu's own transport.",
+        "On `amqp://` the collector reads the socket in 64 KB blocks and takes the messages "
+        "whole in them without py-amqp's frame decoding; `amqps://` (TLS) and failover lists "
+        "(`;`) use kombu's own transport.",
         secret=True,
     ),
     Setting(

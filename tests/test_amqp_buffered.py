@@ -15,11 +15,11 @@ from types import SimpleNamespace
 from typing import Any
 
 import amqp.transport
+import pytest
 from amqp.basic_message import Message
+from amqp.exceptions import UnexpectedFrame
 from amqp.method_framing import frame_handler
 from amqp.serialization import dumps, loads
-import pytest
-from amqp.exceptions import UnexpectedFrame
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from kombu import Connection, Consumer, Producer, Queue
@@ -424,11 +424,7 @@ def test_deliveries_taken_from_the_buffer_are_what_py_amqp_would_deliver(
     count, delivered, counted = fast_then_py_amqp(stream)
     assert delivered == expected
     assert counted == 3 * count
-    leading = 0
-    for ok, item in zip(eligible, items, strict=True):
-        if not ok:
-            break
-        leading += 1
+    leading = next((n for n, ok in enumerate(eligible) if not ok), len(eligible))
     # The leading plain deliveries whole in the cut stream are all taken.
     whole_deliveries = sum(1 for d in expected[:leading] if d.delivery_tag < leading)
     assert count == min(leading, whole_deliveries)
@@ -443,7 +439,7 @@ def test_take_deliveries_stops_at_its_limit_and_leaves_the_rest_in_order() -> No
     assert [(d.delivery_tag, d.body) for d in delivered] == [(n, b"%d" % n) for n in range(5)]
 
 
-def test_take_deliveries_leaves_a_closing_channel_and_another_transport_to_py_amqp() -> None:
+def test_take_deliveries_leaves_a_closing_channel_and_other_transports_alone() -> None:
     stream = encode(delivery_frames(CHANNEL, TAG, 1, b"{}", KOMBU_PROPERTIES))
     channel = SimpleNamespace(channel_id=CHANNEL, is_closing=False, callbacks={TAG: None})
     with transport_on_socket(BufferedTCPTransport) as (transport, _):
@@ -455,6 +451,8 @@ def test_take_deliveries_leaves_a_closing_channel_and_another_transport_to_py_am
     with transport_on_socket(amqp.transport.TCPTransport) as (transport, _):
         connection = SimpleNamespace(transport=transport, bytes_recv=0)
         assert amqp_buffered.take_deliveries(connection, channel, print, 10) == 0
+    with Connection("memory://") as memory:  # what the demo consumes: no py-amqp at all
+        assert amqp_buffered.take_deliveries(memory.connection, memory.channel(), print, 9) == 0
 
 
 def test_real_rabbitmq_deliveries_taken_from_the_buffer_are_the_published_ones() -> None:
