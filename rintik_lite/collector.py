@@ -21,7 +21,9 @@ kombu's Message (`amqp_buffered.take_deliveries`); the rest goes through kombu a
 
 When the broker goes away it reconnects with exponential backoff; when the database cannot
 be written it keeps the batch unacknowledged and retries with the same backoff. Either way
-the cause is in `status()` for /healthz.
+the cause is in `status()` for /healthz. A batch that fails on a bug is recorded again one
+message at a time, and the message that still fails is quarantined (`services.record_read`):
+the writer thread never dies with batches in its hands.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import peewee
 from kombu import Connection, Consumer, Exchange, Queue, binding
 
 from rintik_lite import amqp_buffered, services
@@ -46,15 +47,6 @@ from rintik_lite.services import BatchResult, Incoming
 from rintik_lite.settings import Settings
 
 log = logging.getLogger(__name__)
-
-# Errors after which the same batch may well commit later: a lock, a read-only or full disk, a
-# lost PostgreSQL connection, or a competing consumer that stored the same event first.
-DB_ERRORS = (
-    peewee.OperationalError,
-    peewee.InterfaceError,
-    peewee.InternalError,
-    peewee.IntegrityError,
-)
 
 
 #: How often the consumer lets kombu send and check heartbeats (it asks for about once a
@@ -297,12 +289,15 @@ class Collector:
 
     def _commit(self, batch: _Batch) -> BatchResult | None:
         """Commit one batch. On a database error retry with backoff (it stays
-        unacknowledged meanwhile); give up, returning None, only when stopping."""
+        unacknowledged meanwhile); give up, returning None, only when stopping. A bug that
+        fails the batch is contained by `record_read` (message by message); whatever still
+        escapes is retried the same way, so that the writer thread never dies with batches
+        in its hands (the consumer would wait for it for ever)."""
         backoff = 0.5
         while True:
             try:
                 result = services.record_read(batch.read, self.clock())
-            except DB_ERRORS as exc:
+            except Exception as exc:  # services.DB_ERRORS, or a bug record_read let through
                 self.status.database_error = f"{type(exc).__name__}: {exc}"
                 log.error(
                     "cannot commit %d messages: %s; not acknowledged, retrying in %.1f s",

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
 
+import peewee
+
 from rintik_lite import jsontext
 from rintik_lite.db import (
     DigestCache,
@@ -199,9 +201,55 @@ def record_messages(
 def record_read(batch: ReadBatch, now: datetime) -> BatchResult:
     """`record_messages` of a batch already read (by `read_messages`, maybe in another
     thread: the collector's consumer reads the next batch while its writer commits this
-    one)."""
+    one). A batch that raises anything but `DB_ERRORS` (a bug: the same batch would raise
+    again, and hold back every message in it) is recorded again one message at a time
+    (`record_each`). `DB_ERRORS` are raised: the caller retries the batch."""
+    try:
+        with write_transaction():
+            return _record_read(batch, now)
+    except DB_ERRORS:
+        raise
+    except Exception:
+        log.exception(
+            "cannot record a batch of %d messages; recording them one by one", batch.received
+        )
+        return record_each(batch, now)
+
+
+#: Errors after which the same batch may well commit later: a lock, a read-only or full
+#: disk, a lost PostgreSQL connection, or a competing consumer that stored the same event
+#: first (peewee wraps sqlite3's and psycopg2's errors in these). Anything else raised while
+#: recording (a bug, or data a statement refuses) would be raised again by the same batch.
+DB_ERRORS = (
+    peewee.OperationalError,
+    peewee.InterfaceError,
+    peewee.InternalError,
+    peewee.IntegrityError,
+)
+
+
+def record_each(batch: ReadBatch, now: datetime) -> BatchResult:
+    """`record_read` of a batch one message at a time, each in a transaction of its own: a
+    message whose recording still raises (anything but `DB_ERRORS`) is quarantined with the
+    error, and the others are recorded as usual. `DB_ERRORS` are raised; what was
+    committed before stays, and deduplication makes the caller's retry harmless."""
+    total = BatchResult()
     with write_transaction():
-        return _record_read(batch, now)
+        total.add(_record_read(ReadBatch(len(batch.unreadable), [], batch.unreadable), now))
+    unreadable: list[tuple[Incoming, str | None, str]]
+    for p in batch.parsed:
+        try:
+            with write_transaction():
+                total.add(_record_read(ReadBatch(1, [p], []), now))
+            continue
+        except DB_ERRORS:
+            raise
+        except Exception as exc:  # a bug must not lose the message: keep it with its reason
+            log.exception("cannot record a %s message; quarantined", p.event_type)
+            unreadable = [(Incoming(p.body, p.source), p.event_type, f"internal error: {exc!r}")]
+        with write_transaction():
+            total.add(_record_read(ReadBatch(1, [], unreadable), now))
+    return total
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 from kombu import Connection, Exchange
 
 from rintik_lite import services
@@ -17,7 +19,7 @@ from rintik_lite.collector import Collector, declare_queue
 from rintik_lite.db import sqlite_path
 from rintik_lite.ledger.notifications import format_time
 from rintik_lite.models import Event
-from tests.conftest import Broker
+from tests.conftest import Broker, notification
 from tests.test_services import P1, instance, iso, volume
 
 
@@ -109,6 +111,46 @@ def test_compressed_bodies_are_read_and_one_that_does_not_decompress_is_quaranti
     [bad] = services.quarantined()
     assert bad["reason"].startswith("body does not decompress (application/x-gzip): ")
     assert bad["body"].endswith(" not gzip") and bad["source"] == "amqp"
+    assert broker.queue_depth() == 0
+
+
+def test_a_message_whose_recording_fails_is_quarantined_and_the_rest_of_its_batch_applied(
+    broker: Broker, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that fails a whole batch (not the database: the same batch would fail again)
+    must not stop the writer or hold the batch for ever: its messages are recorded one by
+    one, the one that still fails is quarantined with the error, the others are applied,
+    all are acknowledged, and the collector goes on."""
+
+    def broken(seen: Any) -> None:
+        raise RuntimeError("a bug in applying volume types")
+
+    monkeypatch.setattr(services, "_apply_volume_type", broken)
+    collector = Collector(broker.settings(db_url, broker__batch_seconds=0.5))
+    type_create = notification(
+        "volume_type.create", {"volume_types": {"id": "vt-1", "name": "ssd"}}, iso(0)
+    )
+    with running(collector):
+        broker.publish("nova", instance("create.end", 0))
+        broker.publish("openstack", type_create)
+        broker.publish("openstack", volume("create.end", 1))
+        wait_for(lambda: collector.status.totals.received == 3)
+        broker.publish("nova", instance("delete.end", 5, deleted=5))
+        wait_for(lambda: collector.status.totals.received == 4)
+    totals = collector.status.totals
+    assert (totals.applied, totals.quarantined) == (3, 1)
+    assert [(r["entity_id"], r["end"]) for r in services.usage(P1)] == [
+        ("i-1", iso(5)),
+        ("v-1", None),
+    ]
+    [bad] = services.quarantined()
+    assert bad["event_type"] == "volume_type.create"
+    assert bad["reason"] == "internal error: RuntimeError('a bug in applying volume types')"
+    assert {e.event_type for e in Event.select()} == {
+        "compute.instance.create.end",
+        "volume.create.end",
+        "compute.instance.delete.end",
+    }
     assert broker.queue_depth() == 0
 
 

@@ -6,6 +6,7 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import peewee
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -294,6 +295,45 @@ def test_keystone_projects_are_registered(db_url: str) -> None:
         T0,
         T0 + timedelta(days=1),
     )
+
+
+def test_a_bug_that_fails_a_batch_quarantines_only_the_message_that_raises(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The batch is recorded again one message at a time: the others are applied as they
+    would have been, and the one whose recording raises is kept with the error."""
+
+    def broken(seen: Any) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(services, "_apply_volume_type", broken)
+    type_create = notification(
+        "volume_type.create", {"volume_types": {"id": "vt-1", "name": "ssd"}}, ts(0)
+    )
+    result = record(instance("create.end", 0), type_create, b"not json", volume("create.end", 1))
+    assert (result.received, result.applied, result.quarantined) == (4, 2, 2)
+    assert [q["reason"] for q in services.quarantined()] == [
+        "body is not JSON: Expecting value: line 1 column 1 (char 0)",
+        "internal error: RuntimeError('a bug')",
+    ]
+    assert services.quarantined()[1]["event_type"] == "volume_type.create"
+    assert [r["entity_id"] for r in services.usage(P1)] == ["i-1", "v-1"]
+    assert Event.select().count() == 2
+
+
+def test_a_database_error_fails_the_whole_batch_for_the_caller_to_retry(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def locked(seen: Any) -> None:
+        raise peewee.OperationalError("database is locked")
+
+    monkeypatch.setattr(services, "_apply_volume_type", locked)
+    type_create = notification(
+        "volume_type.create", {"volume_types": {"id": "vt-1", "name": "ssd"}}, ts(0)
+    )
+    with pytest.raises(peewee.OperationalError):
+        record(instance("create.end", 0), type_create)
+    assert Event.select().count() == 0 and services.quarantined() == []
 
 
 # --- order and repetition do not matter, on the real database -------------------------------
