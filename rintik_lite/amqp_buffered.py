@@ -110,12 +110,11 @@ class BufferedTCPTransport(amqp.transport.TCPTransport):
     def read_frame(self, unpack: Any = unpack) -> tuple[int, int, bytes]:
         """A frame cut from the buffer when it is whole there; else py-amqp's read_frame."""
         buffer, offset = self._buffer, self._offset
-        if len(buffer) - offset >= 7:
-            frame_type, channel, size = unpack_from(_HEADER, buffer, offset)
-            end = offset + 7 + size
-            if end < len(buffer) and buffer[end] == FRAME_END:
-                self._offset = end + 1
-                return frame_type, channel, buffer[offset + 7 : end]
+        frame = _whole(buffer, offset)
+        if frame is not None:
+            frame_type, channel, end = frame
+            self._offset = end + 1
+            return frame_type, channel, buffer[offset + 7 : end]
         # Not whole yet, or a bad frame-end: py-amqp reads it (and raises UnexpectedFrame).
         return super().read_frame(unpack)  # type: ignore[no-any-return]
 
@@ -239,16 +238,23 @@ def take_deliveries(
     return taken
 
 
-def _frame(buffer: bytes, at: int, kind: int, channel_id: int) -> tuple[int, int] | None:
-    """(start, end) of the payload of the frame at `at` when it is whole in `buffer`, frame
-    end included, and of that kind on that channel; else None."""
+def _whole(buffer: bytes, at: int) -> tuple[int, int, int] | None:
+    """(kind, channel, end of the payload) of the frame at `at` when it is whole in
+    `buffer` with its frame-end octet; else None (not whole yet, or a bad frame end)."""
     if len(buffer) - at < 8:
         return None
-    frame_kind, channel, length = unpack_from(_HEADER, buffer, at)
+    kind, channel, length = unpack_from(_HEADER, buffer, at)
     end = at + 7 + length
-    if frame_kind != kind or channel != channel_id or end >= len(buffer):
+    return (kind, channel, end) if end < len(buffer) and buffer[end] == FRAME_END else None
+
+
+def _frame(buffer: bytes, at: int, kind: int, channel_id: int) -> tuple[int, int] | None:
+    """(start, end) of the payload of the frame at `at` when it is whole in `buffer` and of
+    that kind on that channel; else None."""
+    frame = _whole(buffer, at)
+    if frame is None or frame[0] != kind or frame[1] != channel_id:
         return None
-    return (at + 7, end) if buffer[end] == FRAME_END else None
+    return at + 7, frame[2]
 
 
 def _empty_headers(buffer: bytes, at: int, end: int, flags: int) -> bool:

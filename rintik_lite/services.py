@@ -234,21 +234,20 @@ def record_each(batch: ReadBatch, now: datetime) -> BatchResult:
     error, and the others are recorded as usual. `DB_ERRORS` are raised; what was
     committed before stays, and deduplication makes the caller's retry harmless."""
     total = BatchResult()
-    with write_transaction():
-        total.add(_record_read(ReadBatch(len(batch.unreadable), [], batch.unreadable), now))
-    unreadable: list[tuple[Incoming, str | None, str]]
+    if batch.unreadable:
+        with write_transaction():
+            total.add(_record_read(ReadBatch(len(batch.unreadable), [], batch.unreadable), now))
     for p in batch.parsed:
         try:
             with write_transaction():
                 total.add(_record_read(ReadBatch(1, [p], []), now))
-            continue
         except DB_ERRORS:
             raise
         except Exception as exc:  # a bug must not lose the message: keep it with its reason
             log.exception("cannot record a %s message; quarantined", p.event_type)
-            unreadable = [(Incoming(p.body, p.source), p.event_type, f"internal error: {exc!r}")]
-        with write_transaction():
-            total.add(_record_read(ReadBatch(1, [], unreadable), now))
+            failed = (Incoming(p.body, p.source), p.event_type, f"internal error: {exc!r}")
+            with write_transaction():
+                total.add(_record_read(ReadBatch(1, [], [failed]), now))
     return total
 
 
