@@ -474,9 +474,9 @@ def insert_values(
     ignore: bool = False,
 ) -> None:
     """INSERT rows already in their database form (one tuple per row of the fields `names`,
-    in that order, each value as the field's `db_value` returns it) with one prepared
-    statement run for every row (`executemany` on SQLite, one multi-row VALUES on
-    PostgreSQL), where `insert_many` renders every value into SQL text. Fields left out get
+    in that order, each value as the field's `db_value` returns it) with a few multi-row
+    VALUES statements (on SQLite one per `_statement_parts`, which says why not
+    `executemany`), where `insert_many` renders every value into SQL text. Fields left out get
     no Python-side default. With `update`, a row whose primary key exists updates those
     fields instead (`ON CONFLICT ... DO UPDATE`, SQLite >= 3.24 and PostgreSQL); with
     `ignore`, a row that would break a unique constraint is left out (`ON CONFLICT DO
@@ -499,8 +499,10 @@ def insert_values(
     with peewee.__exception_wrapper__:
         cursor = database.cursor()
         if is_sqlite():
-            marks = ", ".join("?" for _ in fields)
-            cursor.executemany(f"{sql}({marks}){conflict}", values)
+            row = "(" + ", ".join("?" for _ in fields) + ")"
+            for part in _statement_parts(values, len(fields)):
+                params = [value for each in part for value in each]
+                cursor.execute(f"{sql}{', '.join([row] * len(part))}{conflict}", params)
         else:
             from psycopg2.extras import execute_values  # type: ignore[import-untyped]
 
@@ -532,10 +534,69 @@ def update_values(
     values of the fields `names`, then of the fields `by` that find it, in that order."""
     if not values:
         return
+    if is_sqlite() and sqlite3.sqlite_version_info >= (3, 33, 0):  # UPDATE ... FROM
+        _update_from_values(model, names, values, by)
+        return
     mark = _mark()
     changes = ", ".join(f'"{model._meta.fields[n].column_name}" = {mark}' for n in names)
     sql = f'UPDATE "{model._meta.table_name}" SET {changes}{_where(_keys(model, by))}'  # noqa: S608
     _run_many(sql, values)
+
+
+def _update_from_values(
+    model: type[peewee.Model],
+    names: Sequence[str],
+    values: Sequence[tuple[Any, ...]],
+    by: Sequence[str],
+) -> None:
+    """`update_values` on SQLite: `UPDATE ... FROM (VALUES ...)`, a few statements for all
+    the rows rather than one run per row (`_statement_parts` says why). SQLite finds each
+    row through an index on `by` (its plan scans the VALUES and searches the table). Each
+    tuple must find a row of its own: were two to find the same one, SQLite would update
+    it from either."""
+    table = model._meta.table_name
+    columns = [model._meta.fields[n].column_name for n in names]
+    keys = [k.column_name for k in _keys(model, by)]
+    changes = ", ".join(f'"{c}" = v.column{i}' for i, c in enumerate(columns, 1))
+    found = " AND ".join(
+        f'"{table}"."{k}" = v.column{i}' for i, k in enumerate(keys, len(columns) + 1)
+    )
+    width = len(columns) + len(keys)
+    row = "(" + ", ".join("?" for _ in range(width)) + ")"
+    with peewee.__exception_wrapper__:
+        cursor = database.cursor()
+        for part in _statement_parts(values, width):
+            rows = ", ".join([row] * len(part))
+            sql = f'UPDATE "{table}" SET {changes} FROM (VALUES {rows}) AS v WHERE {found}'  # noqa: S608
+            cursor.execute(sql, [value for each in part for value in each])
+
+
+def _statement_parts(
+    values: Sequence[tuple[Any, ...]], width: int
+) -> Iterator[Sequence[tuple[Any, ...]]]:
+    """`values` (rows of `width` parameters each) in parts as large as one SQLite statement
+    may bind (`SQLITE_LIMIT_VARIABLE_NUMBER`: 32,766 since SQLite 3.32, 999 before).
+
+    Why not `executemany`: sqlite3 releases the GIL around every `sqlite3_step`, one a row
+    there, and must take it back after each. While another thread runs Python (the
+    collector's consumer, reading the next batch), taking it back waits up to the switch
+    interval (5 ms), so the writer spent the consumer's whole reading time waiting and the
+    two threads did not overlap at all (measured: a writer making 3 such steps an event
+    took, beside a thread reading, as long as the two one after the other; see
+    `_record_read`). One statement for many rows takes the GIL back once."""
+    per = max(1, _variable_limit() // max(1, width))
+    for start in range(0, len(values), per):
+        yield values[start : start + per]
+
+
+_VARIABLE_LIMIT: list[int] = []  # the SQLite library's, read once (it is the same for all)
+
+
+def _variable_limit() -> int:
+    if not _VARIABLE_LIMIT:
+        limit = database.connection().getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        _VARIABLE_LIMIT.append(limit)
+    return _VARIABLE_LIMIT[0]
 
 
 def delete_values(
