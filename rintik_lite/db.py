@@ -499,10 +499,7 @@ def insert_values(
     with peewee.__exception_wrapper__:
         cursor = database.cursor()
         if is_sqlite():
-            row = "(" + ", ".join("?" for _ in fields) + ")"
-            for part in _statement_parts(values, len(fields)):
-                params = [value for each in part for value in each]
-                cursor.execute(f"{sql}{', '.join([row] * len(part))}{conflict}", params)
+            _execute_in_parts(cursor, values, len(fields), lambda rows: f"{sql}{rows}{conflict}")
         else:
             from psycopg2.extras import execute_values  # type: ignore[import-untyped]
 
@@ -561,14 +558,23 @@ def _update_from_values(
     found = " AND ".join(
         f'"{table}"."{k}" = v.column{i}' for i, k in enumerate(keys, len(columns) + 1)
     )
-    width = len(columns) + len(keys)
-    row = "(" + ", ".join("?" for _ in range(width)) + ")"
+
+    def statement(rows: str) -> str:
+        return f'UPDATE "{table}" SET {changes} FROM (VALUES {rows}) AS v WHERE {found}'  # noqa: S608
+
     with peewee.__exception_wrapper__:
-        cursor = database.cursor()
-        for part in _statement_parts(values, width):
-            rows = ", ".join([row] * len(part))
-            sql = f'UPDATE "{table}" SET {changes} FROM (VALUES {rows}) AS v WHERE {found}'  # noqa: S608
-            cursor.execute(sql, [value for each in part for value in each])
+        _execute_in_parts(database.cursor(), values, len(columns) + len(keys), statement)
+
+
+def _execute_in_parts(
+    cursor: Any, values: Sequence[tuple[Any, ...]], width: int, statement: Callable[[str], str]
+) -> None:
+    """Run `statement(rows)` once per `_statement_parts` of `values` (rows of `width`
+    parameters each), `rows` being that part's `(?, ...), (?, ...)`, bound to its values."""
+    row = "(" + ", ".join("?" * width) + ")"
+    for part in _statement_parts(values, width):
+        sql = statement(", ".join([row] * len(part)))
+        cursor.execute(sql, [value for each in part for value in each])
 
 
 def _statement_parts(
@@ -582,9 +588,9 @@ def _statement_parts(
     collector's consumer, reading the next batch), taking it back waits up to the switch
     interval (5 ms), so the writer spent the consumer's whole reading time waiting and the
     two threads did not overlap at all (measured: a writer making 3 such steps an event
-    took, beside a thread reading, as long as the two one after the other; see
-    `_record_read`). One statement for many rows takes the GIL back once."""
-    per = max(1, _variable_limit() // max(1, width))
+    took, beside a thread reading, as long as the two one after the other: bench/RESULTS.md,
+    session 9). One statement for many rows takes the GIL back once."""
+    per = max(1, _variable_limit() // width)
     for start in range(0, len(values), per):
         yield values[start : start + per]
 
