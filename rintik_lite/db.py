@@ -32,7 +32,8 @@ from rintik_lite.errors import DatabaseTooNew, ServiceUnavailable, SettingsError
 database = peewee.DatabaseProxy()
 log = logging.getLogger(__name__)
 
-WAL_AUTOCHECKPOINT_PAGES = 10_000
+PAGE_SIZE = 8192  # bytes, for a new SQLite database (`connect` says why)
+WAL_AUTOCHECKPOINT_PAGES = 5_000  # 40 MB of 8 KB pages
 
 V = TypeVar("V")
 
@@ -71,6 +72,13 @@ def connect(url: str, busy_timeout_ms: int = 10000) -> peewee.Database:
         return peewee.SqliteDatabase(
             str(path) if path is not None else ":memory:",
             pragmas={
+                # Pages of 8 KB for a new database (an existing one keeps its own: SQLite
+                # changes it only by VACUUM, and not in WAL mode). An event row is about
+                # 2.5 KB (its body is 2 KB): a 4 KB page holds one and leaves the rest empty,
+                # an 8 KB page holds three. Recording 25,000 bench events, alternated four
+                # times in one process: 57-73 us an event against 78-91 (bench/RESULTS.md,
+                # session 10). Must come before journal_mode.
+                "page_size": PAGE_SIZE,
                 "journal_mode": "wal",
                 "busy_timeout": busy_timeout_ms,
                 "foreign_keys": 1,

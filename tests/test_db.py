@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import gc
 import os
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from playhouse.db_url import connect
 
-from rintik_lite.db import close_database, open_database
+from rintik_lite import db
+from rintik_lite.db import close_database, database, open_database
 from rintik_lite.models import Event
 from tests.conftest import POSTGRES_URL, reset_postgres
 
@@ -98,3 +101,47 @@ def test_binding_another_database_closes_the_connection_to_the_one_before(
             assert first.left_open() == []
         finally:
             close_database()
+
+
+def test_a_new_sqlite_database_has_pages_of_8_kb(tmp_path: Path) -> None:
+    """An event row (a 2 KB body and its columns) fills half a 4 KB page, so a 4 KB page
+    holds one and an 8 KB page three (db.PAGE_SIZE): the event store is smaller, and each
+    batch writes fewer pages."""
+    path = tmp_path / "new.db"
+    open_database(f"sqlite:///{path}")
+    try:
+        assert db.PAGE_SIZE == 8192
+        assert database.execute_sql("PRAGMA page_size").fetchone()[0] == 8192
+        assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        close_database()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA page_size").fetchone()[0] == 8192  # in the file itself
+    finally:
+        conn.close()
+
+
+def test_an_existing_sqlite_database_keeps_its_page_size(tmp_path: Path) -> None:
+    """SQLite changes the page size of a database with content only by VACUUM (never in
+    WAL mode): a ledger made with 4 KB pages opens, migrates and records as before."""
+    path = tmp_path / "old.db"
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA page_size = 4096")
+    conn.execute("PRAGMA journal_mode = wal")
+    conn.execute("CREATE TABLE older (x)")
+    conn.commit()
+    conn.close()
+    open_database(f"sqlite:///{path}")
+    try:
+        assert database.execute_sql("PRAGMA page_size").fetchone()[0] == 4096
+        Event.create(
+            key="k-1",
+            event_type="compute.instance.exists",
+            source="replay",
+            received_at=datetime(2026, 12, 1, tzinfo=UTC),
+            body="{}",
+        )
+        assert [e.key for e in Event.select()] == ["k-1"]
+    finally:
+        close_database()
