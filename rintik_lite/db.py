@@ -76,7 +76,7 @@ def connect(url: str, busy_timeout_ms: int = 10000) -> peewee.Database:
                 # changes it only by VACUUM, and not in WAL mode). An event row is about
                 # 2.5 KB (its body is 2 KB): a 4 KB page holds one and leaves the rest empty,
                 # an 8 KB page holds three. Recording 25,000 bench events, alternated four
-                # times in one process: 57-73 us an event against 78-91 (bench/RESULTS.md,
+                # times in one process: 58-73 us an event against 78-91 (bench/RESULTS.md,
                 # session 10). Must come before journal_mode.
                 "page_size": PAGE_SIZE,
                 "journal_mode": "wal",
