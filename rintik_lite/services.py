@@ -203,11 +203,22 @@ def record_read(batch: ReadBatch, now: datetime) -> BatchResult:
     """`record_messages` of a batch already read (by `read_messages`, maybe in another
     thread: the collector's consumer reads the next batch while its writer commits this
     one). A batch that raises anything but `DB_ERRORS` (a bug: the same batch would raise
-    again, and hold back every message in it) is recorded again one message at a time
-    (`record_each`). `DB_ERRORS` are raised: the caller retries the batch."""
+    again, and hold back every message in it), or that the database refuses with an
+    `IntegrityError`, is recorded again one message at a time (`record_each`).
+    `DB_ERRORS` are raised: the caller retries the batch."""
     try:
         with write_transaction():
             return _record_read(batch, now)
+    except peewee.IntegrityError as exc:
+        # Another consumer stored some of these events first (then they are duplicates when
+        # read again), or a constraint that this batch breaks however often it runs (a bug,
+        # or a schema changed by hand): retried as a whole, it would stop the collector.
+        log.warning(
+            "the database refused a batch of %d messages (%s); recording them one by one",
+            batch.received,
+            exc,
+        )
+        return record_each(batch, now)
     except DB_ERRORS:
         raise
     except Exception:
@@ -218,9 +229,9 @@ def record_read(batch: ReadBatch, now: datetime) -> BatchResult:
 
 
 #: Errors after which the same batch may well commit later: a lock, a read-only or full
-#: disk, a lost PostgreSQL connection, or a competing consumer that stored the same event
-#: first (peewee wraps sqlite3's and psycopg2's errors in these). Anything else raised while
-#: recording (a bug, or data a statement refuses) would be raised again by the same batch.
+#: disk, a lost PostgreSQL connection (peewee wraps sqlite3's and psycopg2's errors in
+#: these). Anything else raised while recording (a bug, or data a statement refuses) would
+#: be raised again by the same batch. An `IntegrityError` may be either (`record_each`).
 DB_ERRORS = (
     peewee.OperationalError,
     peewee.InterfaceError,
@@ -232,23 +243,35 @@ DB_ERRORS = (
 def record_each(batch: ReadBatch, now: datetime) -> BatchResult:
     """`record_read` of a batch one message at a time, each in a transaction of its own: a
     message whose recording still raises (anything but `DB_ERRORS`) is quarantined with the
-    error, and the others are recorded as usual. `DB_ERRORS` are raised; what was
-    committed before stays, and deduplication makes the caller's retry harmless."""
+    error, and the others are recorded as usual. A message the database refuses with an
+    `IntegrityError` is tried once more (a competing consumer that stored the same event
+    first has committed it by then: it is a duplicate), then quarantined with the error.
+    Other `DB_ERRORS` are raised; what was committed before stays, and deduplication makes
+    the caller's retry harmless."""
     total = BatchResult()
     if batch.unreadable:
         with write_transaction():
             total.add(_record_read(ReadBatch(len(batch.unreadable), [], batch.unreadable), now))
     for p in batch.parsed:
-        try:
-            with write_transaction():
-                total.add(_record_read(ReadBatch(1, [p], []), now))
-        except DB_ERRORS:
-            raise
-        except Exception as exc:  # a bug must not lose the message: keep it with its reason
-            log.exception("cannot record a %s message; quarantined", p.event_type)
-            failed = (Incoming(p.body, p.source), p.event_type, f"internal error: {exc!r}")
+        for attempt in (1, 2):
+            try:
+                with write_transaction():
+                    total.add(_record_read(ReadBatch(1, [p], []), now))
+                break
+            except peewee.IntegrityError as exc:
+                if attempt == 1:
+                    continue
+                log.error("the database refuses a %s message (%s); quarantined", p.event_type, exc)
+                reason = f"refused by the database: {type(exc).__name__}: {exc}"
+            except DB_ERRORS:
+                raise
+            except Exception as exc:  # a bug must not lose the message: keep it with its reason
+                log.exception("cannot record a %s message; quarantined", p.event_type)
+                reason = f"internal error: {exc!r}"
+            failed = (Incoming(p.body, p.source), p.event_type, reason)
             with write_transaction():
                 total.add(_record_read(ReadBatch(1, [], [failed]), now))
+            break
     return total
 
 

@@ -21,7 +21,7 @@ import pytest
 from kombu import Connection, Exchange, Producer, Queue
 
 from rintik_lite import services
-from rintik_lite.db import close_database, database, open_database
+from rintik_lite.db import close_database, database, is_sqlite, open_database
 from rintik_lite.settings import Settings, defaults
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -140,6 +140,29 @@ def record(*bodies: str | bytes | dict[str, Any], now: datetime = NOW) -> servic
     """Feed bodies (dicts are sent as envelopes) through the collector's code path."""
     return services.record_messages(
         [services.Incoming(envelope(b) if isinstance(b, dict) else b) for b in bodies], now
+    )
+
+
+def refuse_events_of(entity_id: str) -> None:
+    """Make the bound database itself refuse every event of `entity_id`, however often it
+    is tried: a trigger raising a constraint error (an IntegrityError through either
+    driver), as a constraint added by hand, or a bug breaking one, would."""
+    if is_sqlite():
+        database.execute_sql(
+            "CREATE TRIGGER refuse_event BEFORE INSERT ON event "
+            f"WHEN NEW.entity_id = '{entity_id}' "
+            "BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END"
+        )
+        return
+    database.execute_sql(
+        "CREATE FUNCTION refuse_event() RETURNS trigger AS $$ BEGIN "
+        f"IF NEW.entity_id = '{entity_id}' THEN "
+        "RAISE EXCEPTION 'refused by the test trigger' USING ERRCODE = 'check_violation'; "
+        "END IF; RETURN NEW; END $$ LANGUAGE plpgsql"
+    )
+    database.execute_sql(
+        "CREATE TRIGGER refuse_event BEFORE INSERT ON event "
+        "FOR EACH ROW EXECUTE FUNCTION refuse_event()"
     )
 
 

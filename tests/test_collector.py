@@ -19,7 +19,7 @@ from rintik_lite.collector import Collector, declare_queue
 from rintik_lite.db import sqlite_path
 from rintik_lite.ledger.notifications import format_time
 from rintik_lite.models import Event
-from tests.conftest import Broker, notification
+from tests.conftest import Broker, notification, refuse_events_of
 from tests.test_services import P1, instance, iso, volume
 
 
@@ -151,6 +151,35 @@ def test_a_message_whose_recording_fails_is_quarantined_and_the_rest_of_its_batc
         "volume.create.end",
         "compute.instance.delete.end",
     }
+    assert broker.queue_depth() == 0
+
+
+def test_a_message_the_database_always_refuses_does_not_hold_back_the_queue(
+    broker: Broker, db_url: str
+) -> None:
+    """An IntegrityError that comes back however often the batch is retried (a trigger of
+    the database's own here) would hold the batch unacknowledged, and every batch after
+    it, for ever. The refused message is quarantined with the database's reason, the rest
+    is applied, everything is acknowledged, and the collector goes on."""
+    refuse_events_of("v-1")
+    collector = Collector(broker.settings(db_url, broker__batch_seconds=0.5))
+    with running(collector):
+        broker.publish("nova", instance("create.end", 0))
+        broker.publish("openstack", volume("create.end", 1))
+        broker.publish("openstack", volume("create.end", 2, "v-2"))
+        wait_for(lambda: collector.status.totals.received == 3)
+        broker.publish("nova", instance("delete.end", 5, deleted=5))
+        wait_for(lambda: collector.status.totals.received == 4)
+    totals = collector.status.totals
+    assert (totals.applied, totals.quarantined) == (3, 1)
+    assert collector.status.database_error is None
+    [refused] = services.quarantined()
+    assert refused["event_type"] == "volume.create.end"
+    assert refused["reason"].startswith("refused by the database: IntegrityError: ")
+    assert [(r["entity_id"], r["end"]) for r in services.usage(P1)] == [
+        ("i-1", iso(5)),
+        ("v-2", None),
+    ]
     assert broker.queue_depth() == 0
 
 

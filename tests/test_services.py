@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rintik_lite import jsontext, services
-from rintik_lite.db import database
+from rintik_lite.db import close_database, connect, database, open_database
 from rintik_lite.ledger.intervals import LedgerState
 from rintik_lite.models import V1_TABLES, Event, Project, Quarantine, VolumeType
-from tests.conftest import NOW, envelope, notification, record
+from tests.conftest import NOW, envelope, notification, record, refuse_events_of, reset_postgres
 
 P1 = "7c150a59fe714e6f9263774af9688f0e"
 T0 = datetime(2026, 10, 1, tzinfo=UTC)
@@ -319,6 +320,69 @@ def test_a_bug_that_fails_a_batch_quarantines_only_the_message_that_raises(
     assert services.quarantined()[1]["event_type"] == "volume_type.create"
     assert [r["entity_id"] for r in services.usage(P1)] == ["i-1", "v-1"]
     assert Event.select().count() == 2
+
+
+def test_a_message_the_database_always_refuses_is_quarantined_and_its_batch_applied(
+    db_url: str,
+) -> None:
+    """An IntegrityError that the same message raises however often it is tried (here a
+    trigger of the database's own) fails its batch; retried as a whole, the batch would
+    fail for ever. It is recorded one message at a time instead: the refused message is
+    quarantined with the database's reason, the others are applied."""
+    refuse_events_of("v-1")
+    result = record(
+        instance("create.end", 0), volume("create.end", 1), volume("create.end", 2, "v-2")
+    )
+    assert (result.received, result.applied, result.quarantined) == (3, 2, 1)
+    [refused] = services.quarantined()
+    assert refused["event_type"] == "volume.create.end"
+    assert refused["reason"].startswith("refused by the database: IntegrityError: ")
+    assert "refused by the test trigger" in refused["reason"]
+    assert json.loads(refused["body"])["oslo.message"]
+    assert sorted(r["entity_id"] for r in services.usage(P1)) == ["i-1", "v-2"]
+    assert Event.select().count() == 2
+
+
+@pytest.fixture
+def postgresql_url() -> Iterator[str]:
+    url = reset_postgres()
+    open_database(url)
+    yield url
+    close_database()
+
+
+def test_a_message_stored_meanwhile_by_another_consumer_is_a_duplicate_not_an_error(
+    postgresql_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The other IntegrityError: a second collector on PostgreSQL committed the same event
+    between this batch's deduplication and its insert (on SQLite, writers take turns, so
+    this cannot happen). Recorded again, the event is found stored: a duplicate, and
+    nothing is quarantined."""
+    message = instance("create.end", 0)
+    body = envelope(message)
+    real = services._select_rows_in
+    raced: list[str] = []
+
+    def racing(columns: Any, table: str, *args: Any) -> Any:
+        found = real(columns, table, *args)
+        if table == "event" and not raced:  # the other collector commits it right now
+            raced.append(table)
+            other = connect(postgresql_url)
+            other.execute_sql(
+                'INSERT INTO "event" ("key", "event_type", "source", "received_at", "body") '
+                "VALUES (%s, %s, %s, %s, %s)",
+                (message["message_id"], message["event_type"], "amqp", NOW, body),
+            )
+            other.close()
+        return found
+
+    monkeypatch.setattr(services, "_select_rows_in", racing)
+    result = record(body)
+    assert raced == ["event"]
+    assert "the database refused a batch of 1 messages" in caplog.text  # the race happened
+    assert (result.received, result.duplicate, result.quarantined) == (1, 1, 0)
+    assert services.quarantined() == []
+    assert Event.select().count() == 1
 
 
 def test_a_database_error_fails_the_whole_batch_for_the_caller_to_retry(
