@@ -253,26 +253,34 @@ def record_each(batch: ReadBatch, now: datetime) -> BatchResult:
         with write_transaction():
             total.add(_record_read(ReadBatch(len(batch.unreadable), [], batch.unreadable), now))
     for p in batch.parsed:
-        for attempt in (1, 2):
-            try:
-                with write_transaction():
-                    total.add(_record_read(ReadBatch(1, [p], []), now))
-                break
-            except peewee.IntegrityError as exc:
-                if attempt == 1:
-                    continue
-                log.error("the database refuses a %s message (%s); quarantined", p.event_type, exc)
-                reason = f"refused by the database: {type(exc).__name__}: {exc}"
-            except DB_ERRORS:
-                raise
-            except Exception as exc:  # a bug must not lose the message: keep it with its reason
-                log.exception("cannot record a %s message; quarantined", p.event_type)
-                reason = f"internal error: {exc!r}"
-            failed = (Incoming(p.body, p.source), p.event_type, reason)
-            with write_transaction():
-                total.add(_record_read(ReadBatch(1, [], [failed]), now))
-            break
+        try:
+            total.add(_record_alone(p, now))
+            continue
+        except peewee.IntegrityError as exc:
+            log.error("the database refuses a %s message (%s); quarantined", p.event_type, exc)
+            reason = f"refused by the database: {type(exc).__name__}: {exc}"
+        except DB_ERRORS:
+            raise
+        except Exception as exc:  # a bug must not lose the message: keep it with its reason
+            log.exception("cannot record a %s message; quarantined", p.event_type)
+            reason = f"internal error: {exc!r}"
+        failed = (Incoming(p.body, p.source), p.event_type, reason)
+        with write_transaction():
+            total.add(_record_read(ReadBatch(1, [], [failed]), now))
     return total
+
+
+def _record_alone(p: _Parsed, now: datetime) -> BatchResult:
+    """One message recorded in a transaction of its own; refused with an `IntegrityError`,
+    tried once more (raising what that raises): a competing consumer that stored the same
+    event first has committed it by then, and it is a duplicate."""
+    alone = ReadBatch(1, [p], [])
+    try:
+        with write_transaction():
+            return _record_read(alone, now)
+    except peewee.IntegrityError:
+        with write_transaction():
+            return _record_read(alone, now)
 
 
 @dataclass(frozen=True)
