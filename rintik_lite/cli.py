@@ -10,14 +10,14 @@ import json
 import logging
 import logging.config
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from rintik_lite import __version__, gctune, services
+from rintik_lite import __version__, gctune, reading, services
 from rintik_lite.db import close_binding, close_database, in_memory, open_database, upgrade
 from rintik_lite.errors import InvalidInput, RintikError
 from rintik_lite.ledger.notifications import parse_time
@@ -198,6 +198,26 @@ def _bodies(files: list[Path]) -> Iterator[tuple[Path, bytes]]:
             yield file, data
 
 
+def _batches(
+    bodies: Iterator[tuple[Path, bytes]], size: int, file_done: Callable[[], None]
+) -> Iterator[list[bytes]]:
+    """The bodies in lists of `size` (the last one shorter); `file_done` is called as each
+    file but the last has been read whole."""
+    pending: list[bytes] = []
+    last_file: Path | None = None
+    for file, body in bodies:
+        if file != last_file:
+            if last_file is not None:
+                file_done()
+            last_file = file
+        pending.append(body)
+        if len(pending) >= size:
+            yield pending
+            pending = []
+    if pending:
+        yield pending
+
+
 # Messages per transaction in `replay`. A batch's events share the index and table pages
 # they dirty, so each page is written once per batch: on bench/run.py's 50,000 events
 # (2026-12-02, alternated runs) 5,000 took 5.5-5.9 s wall and 5.6-6.0 s CPU, 500 took
@@ -205,14 +225,13 @@ def _bodies(files: list[Path]) -> Iterator[tuple[Path, bytes]]:
 # 212-222 MB at 5,000, 182 MB at 500.
 # The collector keeps `broker.batch_size` (1,000): its prefetch is three batches, inside
 # run's memory target.
-# Batches are read and committed in the command's own thread. A writer thread committing
-# one while the next was read (services.Pipeline, until 2026-12-02) was slower on SQLite,
-# whose Python driver releases and retakes the GIL at every row: the two threads took
-# turns rather than overlapping (recording 50,000 events took the writer 4.4-4.8 s of
-# wall time beside the reader, 2.7 s alone, for 1.4-1.5 s of reading). Alternated runs
-# of the same 50,000 events: 5.0-5.5 s against 5.5-6.2 s (batch 5,000, six pairs),
-# 6.6-7.0 against 7.1-7.3 (batch 500); on PostgreSQL four pairs averaged 5,438 against
-# 5,450 events/s.
+# Batches are committed in the command's own thread and read in reader processes
+# (`reading.Readers`). A reader thread (services.Pipeline, until 2026-12-02) was slower on
+# SQLite, whose Python driver releases and retakes the GIL at every row: the two threads
+# took turns rather than overlapping (recording 50,000 events took the writer 4.4-4.8 s of
+# wall time beside the reader, 2.7 s alone, for 1.4-1.5 s of reading). A process has no
+# GIL to share: the bench's 50,000 events, `--readers 1` against `--readers 0` alternated
+# three times (2026-12-06): 6,207-7,568 against 4,944-5,267 events/s.
 REPLAY_BATCH = 5000
 
 
@@ -229,6 +248,15 @@ def replay(
             min=1,
         ),
     ] = REPLAY_BATCH,
+    readers: Annotated[
+        int | None,
+        typer.Option(
+            help="Processes that read (decode and parse) the messages while this one records "
+            "them; 0 reads them here. Default: one fewer than the cores, at most 2.",
+            min=0,
+            show_default=False,
+        ),
+    ] = None,
     json_output: JsonOption = False,
 ) -> None:
     """Ingest notification files through the collector's code path.
@@ -241,32 +269,22 @@ def replay(
     from rich.progress import Progress
 
     settings = settings_from(config)
-    open_db(settings)
     files = _notification_files(paths)
-    pending: list[services.Incoming] = []
     total = services.BatchResult()
     whitelist = settings["ledger.metadata_whitelist"]
-
-    def flush() -> None:
-        # In this thread: committing in a writer thread while the next batch was read was slower
-        # (see REPLAY_BATCH).
-        total.add(services.record_messages(pending, datetime.now(UTC), whitelist))
-        pending.clear()
-
-    with Progress(transient=True, disable=json_output or not sys.stderr.isatty()) as progress:
-        task = progress.add_task("replaying", total=len(files))
-        last_file: Path | None = None
-        for file, body in _bodies(files):
-            if file != last_file:
-                if last_file is not None:
-                    progress.advance(task)
-                last_file = file
-            pending.append(services.Incoming(body, "replay"))
-            if len(pending) >= batch:
-                flush()
-        if pending:
-            flush()
-        progress.update(task, completed=len(files))
+    # The readers are forked first: before the database is opened (and its checkpointer
+    # thread started).
+    with reading.Readers(reading.default_readers() if readers is None else readers) as pool:
+        open_db(settings)
+        with Progress(transient=True, disable=json_output or not sys.stderr.isatty()) as progress:
+            task = progress.add_task("replaying", total=len(files))
+            batches = _batches(_bodies(files), batch, lambda: progress.advance(task))
+            try:
+                for read in pool.read(batches, "replay", whitelist):
+                    total.add(services.record_read(read, datetime.now(UTC)))
+            except RintikError as exc:
+                raise fail(str(exc)) from None
+            progress.update(task, completed=len(files))
     summary = {
         "received": total.received,
         "applied": total.applied,

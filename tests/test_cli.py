@@ -123,13 +123,13 @@ def test_replay_records_the_same_whatever_its_batch(
     from rintik_lite import services
 
     sizes: list[int] = []
-    record = services.record_messages
+    record = services.record_read
 
-    def spy(messages: Any, *args: Any) -> services.BatchResult:
-        sizes.append(len(messages))
-        return record(messages, *args)
+    def spy(read: services.ReadBatch, *args: Any) -> services.BatchResult:
+        sizes.append(read.received)
+        return record(read, *args)
 
-    monkeypatch.setattr(services, "record_messages", spy)
+    monkeypatch.setattr(services, "record_read", spy)
 
     def replayed(name: str, *options: str) -> tuple[Any, Any, list[tuple[Any, ...]]]:
         sizes.clear()
