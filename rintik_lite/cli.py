@@ -200,17 +200,17 @@ def _bodies(files: list[Path]) -> Iterator[tuple[Path, bytes]]:
 
 def _batches(
     bodies: Iterator[tuple[Path, bytes]], size: int, file_done: Callable[[], None]
-) -> Iterator[list[bytes]]:
-    """The bodies in lists of `size` (the last one shorter); `file_done` is called as each
-    file but the last has been read whole."""
-    pending: list[bytes] = []
+) -> Iterator[list[services.Incoming]]:
+    """The bodies as replayed messages, in lists of `size` (the last one shorter);
+    `file_done` is called as each file but the last has been read whole."""
+    pending: list[services.Incoming] = []
     last_file: Path | None = None
     for file, body in bodies:
         if file != last_file:
             if last_file is not None:
                 file_done()
             last_file = file
-        pending.append(body)
+        pending.append(services.Incoming(body, "replay"))
         if len(pending) >= size:
             yield pending
             pending = []
@@ -249,14 +249,13 @@ def replay(
         ),
     ] = REPLAY_BATCH,
     readers: Annotated[
-        int | None,
+        int,
         typer.Option(
             help="Processes that read (decode and parse) the messages while this one records "
-            "them; 0 reads them here. Default: one fewer than the cores, at most 2.",
+            "them; 0 reads them here. Never more than one fewer than the cores.",
             min=0,
-            show_default=False,
         ),
-    ] = None,
+    ] = 1,
     json_output: JsonOption = False,
 ) -> None:
     """Ingest notification files through the collector's code path.
@@ -274,16 +273,13 @@ def replay(
     whitelist = settings["ledger.metadata_whitelist"]
     # The readers are forked first: before the database is opened (and its checkpointer
     # thread started).
-    with reading.Readers(reading.default_readers() if readers is None else readers) as pool:
+    with reading.Readers(reading.usable_readers(readers)) as pool:
         open_db(settings)
         with Progress(transient=True, disable=json_output or not sys.stderr.isatty()) as progress:
             task = progress.add_task("replaying", total=len(files))
             batches = _batches(_bodies(files), batch, lambda: progress.advance(task))
-            try:
-                for read in pool.read(batches, "replay", whitelist):
-                    total.add(services.record_read(read, datetime.now(UTC)))
-            except RintikError as exc:
-                raise fail(str(exc)) from None
+            for read in pool.read(batches, whitelist):
+                total.add(services.record_read(read, datetime.now(UTC)))
             progress.update(task, completed=len(files))
     summary = {
         "received": total.received,

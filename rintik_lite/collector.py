@@ -7,11 +7,15 @@ committed in one transaction, then acknowledged with one `basic.ack(multiple=Tru
 is acknowledged before it is committed; a message whose batch could not be committed stays
 unacknowledged and is redelivered, and the event store's deduplication makes that harmless.
 
-Two threads share the work: the consumer (the thread `run` is called in) receives, reads
-(decodes and parses) and batches the notifications, and acknowledges; a writer thread of the
+Two threads and `broker.readers` processes share the work: the consumer (the thread `run` is
+called in) receives and batches the notifications, and acknowledges; a reader process
+(`reading`) reads each batch (decodes and parses it: as much Python as recording it, which
+in this process would hold the GIL the two threads share); a writer thread of the
 collector's own commits the batches, one at a time, in the order received. While the writer
-commits one batch the consumer receives and reads the next: SQLite's and psycopg2's C code
-releases the GIL while it writes, so the two overlap on a machine with two cores. Only the
+commits one batch the consumer receives the next and a reader reads it: SQLite's and
+psycopg2's C code releases the GIL while it writes. Without readers (0, or one core) the
+writer reads each batch before committing it. A reader that dies loses nothing: the writer
+reads its batch itself, and the next batch starts another reader. Only the
 consumer touches the broker connection (kombu's is not thread-safe): it acknowledges a batch
 once the writer reports it committed, with `basic.ack(multiple=True)` on its last message,
 which covers the earlier batches too as they were committed before it. On a plain `amqp://`
@@ -40,7 +44,7 @@ from typing import Any
 
 from kombu import Connection, Consumer, Exchange, Queue, binding
 
-from rintik_lite import amqp_buffered, services
+from rintik_lite import amqp_buffered, reading, services
 from rintik_lite.db import close_database, redact_url
 from rintik_lite.errors import ServiceUnavailable
 from rintik_lite.services import BatchResult, Incoming
@@ -126,6 +130,8 @@ class Collector:
         self._generation = 0  # the broker connection a batch was received on
         self._writer: threading.Thread | None = None
         self._stop = threading.Event()
+        # Made now, before `Runtime` starts its threads, so they are forked (`reading`).
+        self._readers = reading.Readers(reading.usable_readers(settings["broker.readers"]))
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -162,6 +168,7 @@ class Collector:
             self.status.connected = False
             self._handoff.put(None)  # the writer ends once it has done what it holds
             self._writer.join()
+            self._readers.close()
             close_database()
 
     def _consume(self, stop: threading.Event) -> None:
@@ -247,8 +254,9 @@ class Collector:
         if not self._batch or (not wait and self._handoff.full()):
             return
         incoming = [_incoming(m) for m in self._batch]
-        # Read here, in the consumer thread, while the writer commits the batch before.
-        read = services.read_messages(incoming, self.settings["ledger.metadata_whitelist"])
+        # Read by a reader process (or, without one, in the writer thread) while the writer
+        # commits the batch before.
+        read = self._readers.submit(incoming, self.settings["ledger.metadata_whitelist"])
         self._handoff.put(_Batch(generation, self._batch, read))
         self._in_flight += len(self._batch)
         self._batch = []
@@ -294,9 +302,10 @@ class Collector:
         escapes is retried the same way, so that the writer thread never dies with batches
         in its hands (the consumer would wait for it for ever)."""
         backoff = 0.5
+        read = batch.read.result()
         while True:
             try:
-                result = services.record_read(batch.read, self.clock())
+                result = services.record_read(read, self.clock())
             except Exception as exc:  # services.DB_ERRORS, or a bug record_read let through
                 self.status.database_error = f"{type(exc).__name__}: {exc}"
                 log.error(
@@ -320,7 +329,7 @@ class _Batch:
 
     generation: int
     messages: list[Any]
-    read: services.ReadBatch
+    read: reading.PendingRead
 
 
 def _incoming(message: Any) -> Incoming:

@@ -30,8 +30,3 @@ class NotFound(RintikError):
 
 class InvalidInput(RintikError):
     """A value given by a user (CLI argument, API body, file) is not acceptable."""
-
-
-class ReaderDied(RintikError):
-    """A reader process of `replay` ended before it gave back its batch (killed, out of
-    memory)."""

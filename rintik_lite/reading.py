@@ -1,93 +1,136 @@
-"""Reading notification batches in other processes, while this one records (`replay`).
+"""Reading notification batches in reader processes, while this one records them.
 
 Reading a message (decoding its JSON twice, parsing, checking what it would store, the
 observation's sort key and JSON text: `services.read_messages`) is pure Python and costs
-about as much as recording it (the bench's events, 2026-12-06: 70-84 us against 90-120).
-In one process the two take turns on one core, whatever the machine has: threads would
-share the GIL, as `cli.REPLAY_BATCH` notes. Here reader processes read the batches
-(`read_messages` on their own cores) and hand them back packed as plain tuples
-(`ReadBatch.packed`), which this process unpickles and rebuilds for much less than reading
-would cost it (about 22 us an event).
+about as much as recording it (the bench's events, 2026-12-06: 58-84 us against 85-120).
+In one process the two share one GIL, so they take turns on one core whatever the machine
+has: the collector's consumer thread read while its writer thread recorded, and `replay`
+read and recorded in turn. Here reader processes read (`read_messages` on other cores) and
+hand each batch back packed as plain tuples (`ReadBatch.packed`), which this process
+unpickles and rebuilds for much less than reading would cost it (about 22 us an event).
 
-Batches come back in the order they were given, so what is recorded, and in which
-transaction, is exactly what reading them in this process would record. At most
-`readers + 1` batches are read ahead, so memory stays bounded however many files there are.
+A batch read by a reader is exactly the batch `read_messages` gives here (tested), and
+the caller records batches in the order it submitted them, so what is recorded, and in
+which transaction, does not depend on the readers. A reader that dies (killed, out of
+memory) loses nothing: the batch it held is read in this process instead, and the next
+batch submitted starts a new reader.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from rintik_lite.errors import ReaderDied
 from rintik_lite.services import Incoming, PackedBatch, ReadBatch, read_messages
 
-#: The most reader processes `default_readers` proposes: one reader keeps up with the
-#: process that records (reading costs about what recording does), a second covers for the
-#: machine's other work; more only compete for the cores with the recording process.
-MAX_DEFAULT_READERS = 2
+log = logging.getLogger(__name__)
 
 
-def default_readers() -> int:
-    """Reader processes for this machine: one fewer than the cores this process may use
-    (one is the recorder's), at most `MAX_DEFAULT_READERS`; 0 (read in this process) on a
-    single core, where a reader could only take turns with the recorder."""
-    return max(0, min(MAX_DEFAULT_READERS, len(os.sched_getaffinity(0)) - 1))
+def usable_readers(asked: int) -> int:
+    """The reader processes to start when `asked` for: never more than one fewer than the
+    cores this process may use (one is the recorder's), so none on a single core, where a
+    reader could only take turns with the recorder. One keeps up with the recorder
+    (reading costs about what recording does): on 2 cores, 2 were no faster than 1."""
+    return max(0, min(asked, len(os.sched_getaffinity(0)) - 1))
+
+
+class PendingRead:
+    """A batch submitted to `Readers`: `result()` gives it read."""
+
+    def __init__(
+        self,
+        messages: Sequence[Incoming],
+        metadata_whitelist: Sequence[str],
+        future: Future[PackedBatch] | None,
+    ) -> None:
+        self.messages = messages
+        self.metadata_whitelist = metadata_whitelist
+        self.future = future
+
+    def result(self) -> ReadBatch:
+        """The batch read: by its reader, or here when there was none or it died."""
+        if self.future is not None:
+            try:
+                return ReadBatch.unpacked(self.future.result())
+            except (BrokenProcessPool, CancelledError):
+                log.warning(
+                    "a reader process died (killed, or out of memory?) or was stopped before "
+                    "it gave back a batch of %d messages; reading it here",
+                    len(self.messages),
+                )
+            except Exception:  # a bug: the batch must still be read, and not lost
+                log.exception("a reader process failed a batch; reading it here")
+        return read_messages(self.messages, self.metadata_whitelist)
 
 
 class Readers:
-    """`readers` reader processes (none: read in this process), for `read`.
+    """`readers` reader processes (none: read in this process): `submit` a batch, or
+    `read` many in order. Safe to submit from one thread and take results in another.
 
-    They are forked when this is made, so make it before this process opens a database or
-    starts a thread: a fork copies no thread (a lock another thread held stays held in the
-    copy), so in a process that already runs threads they come from a fork server
-    instead, a fresh process that imports what they need (slower to start). They ignore
-    SIGINT, which reaches the whole process group: `close` (or leaving the `with`) stops
-    them, however the command ends. A reader that dies raises `ReaderDied` in `read`
-    (a `multiprocessing.Pool` would wait for its batch for ever)."""
+    They are forked when this is made, so make it before this process starts a thread or
+    opens a database: a fork copies no thread (a lock another thread held stays held in
+    the copy). In a process that already runs threads, they come from a fork server
+    instead (a fresh process that imports what they need: slower to start), and so does a
+    reader started to replace one that died. They ignore SIGINT, which reaches the whole
+    process group: `close` (or leaving the `with`) stops them."""
 
     def __init__(self, readers: int) -> None:
         self.readers = readers
-        self.pool: ProcessPoolExecutor | None = None
-        if readers > 0:
-            method = "fork" if threading.active_count() == 1 else "forkserver"
-            context = multiprocessing.get_context(method)
-            self.pool = ProcessPoolExecutor(readers, context, initializer=_ignore_sigint)
+        self.pool: ProcessPoolExecutor | None = self._start() if readers > 0 else None
+        self._guard = threading.Lock()
+
+    def _start(self) -> ProcessPoolExecutor:
+        method = "fork" if threading.active_count() == 1 else "forkserver"
+        context = multiprocessing.get_context(method)
+        pool = ProcessPoolExecutor(self.readers, context, initializer=_ignore_sigint)
+        # The executor starts its processes at the first task: that is now.
+        pool.submit(int).result()
+        return pool
+
+    def submit(
+        self, messages: Sequence[Incoming], metadata_whitelist: Sequence[str]
+    ) -> PendingRead:
+        """Start reading a batch; its reader is replaced first if it died."""
+        with self._guard:
+            pool = self.pool
+            if pool is None:
+                return PendingRead(messages, metadata_whitelist, None)
+            task = [(m.body, m.source, m.error) for m in messages]
+            try:
+                future = pool.submit(_read_packed, task, metadata_whitelist)
+            except BrokenProcessPool:
+                log.warning("a reader process died; starting another")
+                pool.shutdown(wait=False, cancel_futures=True)
+                self.pool = pool = self._start()
+                future = pool.submit(_read_packed, task, metadata_whitelist)
+            return PendingRead(messages, metadata_whitelist, future)
 
     def read(
-        self, batches: Iterable[Sequence[bytes]], source: str, metadata_whitelist: Sequence[str]
+        self, batches: Iterable[Sequence[Incoming]], metadata_whitelist: Sequence[str]
     ) -> Iterator[ReadBatch]:
-        """`read_messages` of each batch of message bodies (all from `source`), in order."""
-        if self.pool is None:
-            for bodies in batches:
-                yield read_messages([Incoming(b, source) for b in bodies], metadata_whitelist)
-            return
-        pending: deque[Future[PackedBatch]] = deque()
-        try:
-            for bodies in batches:
-                pending.append(self.pool.submit(_read_packed, bodies, source, metadata_whitelist))
-                if len(pending) > self.readers:
-                    yield ReadBatch.unpacked(pending.popleft().result())
-            while pending:
-                yield ReadBatch.unpacked(pending.popleft().result())
-        except BrokenProcessPool:
-            raise ReaderDied(
-                "a reader process died before it gave back its batch (killed, or out of "
-                "memory?): what was recorded before it stays, and replaying the same files "
-                "again records the rest (what is stored already counts as duplicate)"
-            ) from None
+        """Each batch read, in order, with at most `readers + 1` of them read ahead (memory
+        stays bounded however many there are)."""
+        pending: deque[PendingRead] = deque()
+        for messages in batches:
+            pending.append(self.submit(messages, metadata_whitelist))
+            if len(pending) > self.readers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
     def close(self) -> None:
         """Stop the reader processes; batches not yet read are dropped. Safe twice."""
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
+        with self._guard:
+            if self.pool is not None:
+                self.pool.shutdown(wait=True, cancel_futures=True)
+                self.pool = None
 
     def __enter__(self) -> Readers:
         return self
@@ -101,7 +144,9 @@ def _ignore_sigint() -> None:
 
 
 def _read_packed(
-    bodies: Sequence[bytes], source: str, metadata_whitelist: Sequence[str]
+    messages: Sequence[tuple[bytes | str, str, str | None]], metadata_whitelist: Sequence[str]
 ) -> PackedBatch:
-    """In a reader process: one batch read, packed for the pipe back."""
-    return read_messages([Incoming(b, source) for b in bodies], metadata_whitelist).packed()
+    """In a reader process: one batch read, packed for the pipe back (sent as tuples of
+    `Incoming`'s fields, which pickle in C)."""
+    read = read_messages([Incoming(*m) for m in messages], metadata_whitelist)
+    return read.packed()

@@ -112,6 +112,15 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting(
         "broker",
+        "readers",
+        1,
+        "int",
+        "Processes that read (decode and parse) each batch while the collector records the "
+        "one before; 0 reads in the collector's own thread. Never more than one fewer than "
+        "the cores (none on a single core).",
+    ),
+    Setting(
+        "broker",
         "batch_seconds",
         0.5,
         "float",

@@ -476,13 +476,13 @@ def test_bulk_commands_tune_the_garbage_collector_while_they_run(
     from rintik_lite import gctune, services
 
     seen: list[tuple[int, int, int]] = []
-    record = services.record_messages
+    record = services.record_read
 
-    def spy(messages: Any, *args: Any) -> services.BatchResult:
+    def spy(read: services.ReadBatch, *args: Any) -> services.BatchResult:
         seen.append(gc.get_threshold())
-        return record(messages, *args)
+        return record(read, *args)
 
-    monkeypatch.setattr(services, "record_messages", spy)
+    monkeypatch.setattr(services, "record_read", spy)
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "n.jsonl").write_text(envelope(instance("create.end", 0)) + "\n")
     config = config_file(tmp_path, sqlite_url)

@@ -343,3 +343,36 @@ def test_reconnects_with_backoff_after_the_broker_drops_us(broker: Broker, db_ur
     assert collector.status.broker_error is None
     assert Event.select().count() == 2
     assert broker.queue_depth() == 0
+
+
+def test_a_reader_process_that_dies_loses_no_message(broker: Broker, db_url: str) -> None:
+    """The collector's reader is killed while batches are in flight: its batch is read by
+    the writer instead, a new reader takes the next ones, and every message is committed
+    and acknowledged, none twice and none quarantined."""
+    import multiprocessing
+    import os
+    import signal
+
+    before = {p.pid for p in multiprocessing.active_children()}
+    collector = Collector(broker.settings(db_url, broker__batch_size=20, broker__readers=1))
+    readers = [p.pid for p in multiprocessing.active_children() if p.pid not in before]
+    assert len(readers) == 1  # started with the collector, before its threads
+    published = 0
+    with running(collector):
+        for hours in range(60):
+            broker.publish("nova", instance("update", hours))
+            broker.publish("openstack", volume("resize.end", hours, size=1 + hours))
+            published += 2
+        wait_for(lambda: collector.status.totals.received >= 20)
+        for pid in readers:
+            os.kill(pid, signal.SIGKILL)
+        for hours in range(60, 120):
+            broker.publish("nova", instance("update", hours))
+            published += 1
+        wait_for(lambda: collector.status.totals.received == published, 60)
+        replaced = [p.pid for p in multiprocessing.active_children() if p.pid not in before]
+    totals = collector.status.totals
+    assert (totals.applied, totals.duplicate, totals.quarantined) == (published, 0, 0)
+    assert Event.select().count() == published
+    assert broker.queue_depth() == 0
+    assert replaced and replaced != readers  # a new reader took the batches after
