@@ -578,6 +578,8 @@ def drain_rintik(config: Path, count: int, timeout: float) -> Drain:
             index = lines.wait_for(complete, timeout, first + 1)
         seconds = lines.lines[index][0] - lines.lines[first][0]
         rss = peak_rss_mb(process.pid)
+        readers = [own_peak_rss_mb(pid) or 0 for pid in children(process.pid)]
+        log(f"peak RSS: run {own_peak_rss_mb(process.pid)} MB, its readers {readers} MB")
         names = ("received", "applied", "ignored", "duplicate", "quarantined")
         cpu = lines.cpu_between(first, index)
         return Drain(seconds, count / seconds, cpu, rss, dict(zip(names, totals, strict=True)))
