@@ -152,7 +152,17 @@ SETTINGS: tuple[Setting, ...] = (
         "The shared token accepted by the `private_key` strategy.",
         secret=True,
     ),
-    Setting("api", "threads", 8, "int", "Worker threads of the API's WSGI server."),
+    Setting(
+        "api",
+        "threads",
+        1,
+        "int",
+        "Worker threads of the API's WSGI server, each serving one request at a time. One "
+        "is fastest on SQLite: Python runs one thread at a time, and requests served side "
+        "by side hand it to each other at every SQLite call and socket read. More let "
+        "requests overlap while they wait: on a PostgreSQL on another host, on Keystone, "
+        "on a client that sends its request slowly (it holds a thread up to 10 s).",
+    ),
     Setting(
         "api",
         "max_body_bytes",

@@ -44,7 +44,7 @@ class ApiServer:
         app: Callable[..., Any],
         host: str = "127.0.0.1",
         port: int = 8182,
-        threads: int = 8,
+        threads: int = 1,
         shutdown_seconds: float = 2.0,
     ) -> None:
         self.host = host

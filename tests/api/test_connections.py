@@ -237,3 +237,41 @@ def test_an_unreachable_postgresql_is_a_503() -> None:
     finally:
         api.stop()
         close_database()
+
+
+def test_the_default_single_worker_serves_clients_that_keep_their_connections_open(
+    db_url: str,
+) -> None:
+    """`api.threads` is 1 by default (settings.py says why): a client that keeps its
+    connection open between requests must not hold the one worker. cheroot hands an idle
+    keep-alive connection back to its selector; were the worker to wait on it instead, the
+    fresh client below would wait the server's 10 s timeout and fail its 3 s one."""
+    create("p-1", "i-1")
+    settings = settings_for(db_url, auth__private_key=TOKEN)
+    assert settings["api.threads"] == 1
+    api = ApiServer.from_settings(
+        settings.replace(api__host="127.0.0.1", api__port=0),
+        create_app(settings, clock=lambda: NOW),
+    )
+    api.start()
+    host, port = api.address
+    idle = [http.client.HTTPConnection(host, port, timeout=3) for _ in range(3)]
+    try:
+        for client in idle:  # a request on each, then the connection left open, idle
+            client.request("GET", entities("p-1"), headers={"X-Auth-Token": TOKEN})
+            response = client.getresponse()
+            assert response.status == 200 and response.getheader("Connection") != "close"
+            assert [e["entity_id"] for e in json.loads(response.read())] == ["i-1"]
+        fresh = http.client.HTTPConnection(host, port, timeout=3)
+        fresh.request("GET", "/healthz")
+        assert fresh.getresponse().status == 200
+        fresh.close()
+        for client in reversed(idle):  # and each kept connection still answers
+            client.request("GET", entities("p-1"), headers={"X-Auth-Token": TOKEN})
+            response = client.getresponse()
+            assert response.status == 200
+            response.read()
+    finally:
+        for client in idle:
+            client.close()
+        api.stop()
