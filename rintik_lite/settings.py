@@ -155,13 +155,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "api",
         "threads",
-        1,
+        0,
         "int",
-        "Worker threads of the API's WSGI server, each serving one request at a time. One "
-        "is fastest on SQLite: Python runs one thread at a time, and requests served side "
-        "by side hand it to each other at every SQLite call and socket read. More let "
-        "requests overlap while they wait: on a PostgreSQL on another host, on Keystone, "
-        "on a client that sends its request slowly (it holds a thread up to 10 s).",
+        "Worker threads of the API's WSGI server, each serving one request at a time; 0: "
+        "1 on SQLite, 8 on PostgreSQL. On SQLite one is fastest: Python runs one thread at "
+        "a time, and requests served side by side hand it to each other at every SQLite "
+        "call and socket read. More let requests overlap while they wait: on PostgreSQL, "
+        "on Keystone, on a client that sends its request slowly (it holds a thread up to "
+        "10 s).",
     ),
     Setting(
         "api",

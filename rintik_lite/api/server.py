@@ -1,8 +1,8 @@
 """Serving the API in a thread with cheroot, CherryPy's threaded WSGI server.
 
 `ApiServer.start()` binds the port (so a busy port fails at once, in the caller) and serves
-from a thread named "api" with `[api] threads` workers; `stop()` closes the listening
-socket and the connections and joins the workers within `shutdown_seconds`. Both are
+from a thread named "api" with `[api] threads` workers (`threads_for`); `stop()` closes the
+listening socket and the connections and joins the workers within `shutdown_seconds`. Both are
 idempotent. `run(stop_event)` is the thread body `rintik-lite run` uses: serve until the
 event is set.
 """
@@ -14,6 +14,7 @@ import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 from cheroot import wsgi
 
@@ -23,6 +24,23 @@ from rintik_lite.settings import Settings
 log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 64 * 1024
+#: Worker threads when `api.threads` is 0 (its default), by database.
+SQLITE_THREADS = 1
+POSTGRESQL_THREADS = 8
+
+
+def threads_for(settings: Settings) -> int:
+    """`api.threads`, or when it is 0: one on SQLite, where requests served side by side
+    only slow each other down (each hands the interpreter to the others at every SQLite
+    call: bench/RESULTS.md, session 13), and 8 on PostgreSQL, where a request waits on the
+    database server with the interpreter given up, and overlapping them pays (the bench's
+    running invoice on its loopback PostgreSQL, one run each on 2026-12-06: one thread
+    339 requests/s, p99 37 ms; 8 threads 462 requests/s, p99 33 ms)."""
+    asked = int(settings["api.threads"])
+    if asked > 0:
+        return asked
+    sqlite = urlparse(settings["database.url"]).scheme == "sqlite"
+    return SQLITE_THREADS if sqlite else POSTGRESQL_THREADS
 
 
 class _Server(wsgi.Server):  # type: ignore[misc]
@@ -50,10 +68,11 @@ class ApiServer:
         self.host = host
         self.port = port
         self.shutdown_seconds = shutdown_seconds
+        self.threads = max(1, threads)
         self._server = _Server(
             (host, port),
             app,
-            numthreads=max(1, threads),
+            numthreads=self.threads,
             server_name="rintik-lite",
             timeout=10,
             shutdown_timeout=shutdown_seconds,
@@ -65,7 +84,7 @@ class ApiServer:
 
     @classmethod
     def from_settings(cls, settings: Settings, app: Callable[..., Any]) -> ApiServer:
-        return cls(app, settings["api.host"], settings["api.port"], settings["api.threads"])
+        return cls(app, settings["api.host"], settings["api.port"], threads_for(settings))
 
     @property
     def address(self) -> tuple[str, int]:

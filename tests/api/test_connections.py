@@ -15,7 +15,7 @@ import pytest
 from playhouse.db_url import connect
 
 from rintik_lite.api import API_CACHE_KIB, create_app
-from rintik_lite.api.server import ApiServer
+from rintik_lite.api.server import ApiServer, threads_for
 from rintik_lite.db import close_database, database, open_database
 from tests.conftest import NOW, POSTGRES_URL, notification, record, settings_for
 
@@ -242,17 +242,18 @@ def test_an_unreachable_postgresql_is_a_503() -> None:
 def test_the_default_single_worker_serves_clients_that_keep_their_connections_open(
     db_url: str,
 ) -> None:
-    """`api.threads` is 1 by default (settings.py says why): a client that keeps its
-    connection open between requests must not hold the one worker. cheroot hands an idle
-    keep-alive connection back to its selector; were the worker to wait on it instead, the
-    fresh client below would wait the server's 10 s timeout and fail its 3 s one."""
+    """On SQLite `api.threads` gives one worker by default (server.py says why): a client
+    that keeps its connection open between requests must not hold it. cheroot hands an
+    idle keep-alive connection back to its selector; were the worker to wait on it
+    instead, the fresh client below would wait the server's 10 s timeout and fail its 3 s
+    one. (On PostgreSQL the same default gives 8 workers: the test holds for both.)"""
     create("p-1", "i-1")
     settings = settings_for(db_url, auth__private_key=TOKEN)
-    assert settings["api.threads"] == 1
     api = ApiServer.from_settings(
         settings.replace(api__host="127.0.0.1", api__port=0),
         create_app(settings, clock=lambda: NOW),
     )
+    assert api.threads == (1 if db_url.startswith("sqlite") else 8)
     api.start()
     host, port = api.address
     idle = [http.client.HTTPConnection(host, port, timeout=3) for _ in range(3)]
@@ -275,3 +276,20 @@ def test_the_default_single_worker_serves_clients_that_keep_their_connections_op
         for client in idle:
             client.close()
         api.stop()
+
+
+@pytest.mark.parametrize(
+    ("url", "asked", "threads"),
+    [
+        ("sqlite:///rintik.db", 0, 1),
+        ("postgresql://rintik@127.0.0.1/rintik", 0, 8),
+        ("sqlite:///rintik.db", 3, 3),
+        ("postgresql://rintik@127.0.0.1/rintik", 2, 2),
+    ],
+)
+def test_the_worker_threads_default_by_database_and_follow_the_setting(
+    url: str, asked: int, threads: int
+) -> None:
+    settings = settings_for(url, api__threads=asked)
+    assert threads_for(settings) == threads
+    assert ApiServer.from_settings(settings, create_app(settings)).threads == threads
