@@ -83,10 +83,14 @@ def connect(url: str, busy_timeout_ms: int = 10000) -> peewee.Database:
                 "busy_timeout": busy_timeout_ms,
                 "foreign_keys": 1,
                 "synchronous": "normal",
-                # 64 MB of pages per connection (the default is 2 MB): the event store's
+                # 32 MB of pages per connection (the default is 2 MB): the event store's
                 # indexes on random keys outgrow 2 MB within a day, and every batch then
-                # re-reads their pages from the OS.
-                "cache_size": -64_000,
+                # re-reads their pages from the OS. It is most of what `run` grows by while
+                # it ingests (peak RSS during `bench/run.py ingest`: 119.5 MB with 2 MB, 149
+                # with 32, 181 with 64). 64 MB was no faster: 10,000 events into a ledger of
+                # 1M intervals, alternated three times, 2,543 / 2,986 / 1,959 events/s with
+                # 32 MB against 2,763 / 2,371 / 1,883 with 64 (bench/RESULTS.md, session 13).
+                "cache_size": -32_000,
                 # The checkpointer thread (below) copies the WAL into the database while
                 # the writer goes on; a writer checkpoints itself only past this many pages
                 # (40 MB: the checkpointer fell behind), and a WAL that grew that large is

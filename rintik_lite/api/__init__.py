@@ -163,8 +163,8 @@ class DatabasePlugin:
 
 
 #: SQLite's page cache of each server thread's connection, in KiB (SQLite's default; the
-#: 64 MB of `db.connect` are for the collector's writes): reads of the API are served from
-#: the OS's cache of the file, and eight threads keeping 64 MB each would take 512 MB.
+#: 32 MB of `db.connect` are for the collector's writes): reads of the API are served from
+#: the OS's cache of the file, and eight threads keeping 32 MB each would take 256 MB.
 API_CACHE_KIB = 2000
 
 
