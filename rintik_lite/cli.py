@@ -184,45 +184,79 @@ def _notification_files(paths: list[Path]) -> list[Path]:
 def _bodies(files: list[Path]) -> Iterator[tuple[Path, bytes]]:
     """One body per .json file; one per line in .jsonl files."""
     for file in files:
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            raise fail(f"cannot read {file}: {exc.strerror}") from None
+        data = _read(file)
         if file.suffix == ".jsonl":
-            # split() finds b"\n" by memchr, several times cheaper than splitlines(), which
-            # also splits at b"\r": the same lines when the file has none.
-            for line in data.splitlines() if b"\r" in data else data.split(b"\n"):
-                if line.strip():
-                    yield file, line
+            for line in _lines(data):
+                yield file, line
         else:
             yield file, data
 
 
+def _read(file: Path) -> bytes:
+    try:
+        return file.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror}") from None
+
+
+def _lines(data: bytes) -> list[bytes]:
+    """The lines of a .jsonl file but blank ones. split() finds b"\n" by memchr, several
+    times cheaper than splitlines(), which also splits at b"\r": the same lines when the
+    file has none."""
+    lines = data.splitlines() if b"\r" in data else data.split(b"\n")
+    return [line for line in lines if line.strip()]
+
+
+_BLANK = frozenset(b" \t\n\r\x0b\x0c")  # what bytes.strip() strips
+
+
 def _batches(
-    bodies: Iterator[tuple[Path, bytes]], size: int, file_done: Callable[[], None]
-) -> Iterator[list[services.Incoming]]:
-    """The bodies as replayed messages, in lists of `size` (the last one shorter);
-    `file_done` is called as each file but the last has been read whole."""
-    pending: list[services.Incoming] = []
-    last_file: Path | None = None
-    for file, body in bodies:
-        if file != last_file:
-            if last_file is not None:
-                file_done()
-            last_file = file
-        pending.append(services.Incoming(body, "replay"))
-        if len(pending) >= size:
-            yield pending
-            pending = []
-    if pending:
-        yield pending
+    files: list[Path], size: int, file_done: Callable[[], None]
+) -> Iterator[list[reading.Piece]]:
+    """The files' messages in batches of `size` (the last one shorter), as `_bodies` gives
+    them; `file_done` is called as each file but the last has been read whole. The lines
+    of a .jsonl file cut at b"\n" alone are given as spans of the file (`reading.FileSpan`),
+    for a reader process to read itself: this one only finds where lines begin."""
+    batch: list[reading.Piece] = []
+    count = 0  # messages in `batch`
+    for n, file in enumerate(files):
+        if n:
+            file_done()
+        data = _read(file)
+        if file.suffix != ".jsonl" or b"\r" in data:
+            for body in _lines(data) if file.suffix == ".jsonl" else [data]:
+                batch.append(services.Incoming(body, "replay"))
+                count += 1
+                if count == size:
+                    yield batch
+                    batch, count = [], 0
+            continue
+        start = end = in_span = 0  # the span's first byte, the next line's, its messages
+        length = len(data)
+        while end < length:
+            found = data.find(b"\n", end)
+            line_end = length if found < 0 else found
+            # A line that starts with a blank may be all blanks (left out, as by _lines).
+            if line_end > end and (data[end] not in _BLANK or data[end:line_end].strip()):
+                count += 1
+                in_span += 1
+            end = min(line_end + 1, length)
+            if count == size:
+                batch.append(reading.FileSpan(str(file), start, end))
+                yield batch
+                batch, count, start, in_span = [], 0, end, 0
+        if in_span:
+            batch.append(reading.FileSpan(str(file), start, length))
+    if batch:
+        yield batch
 
 
 # Messages per transaction in `replay`. A batch's events share the index and table pages
 # they dirty, so each page is written once per batch: on bench/run.py's 50,000 events
 # (2026-12-02, alternated runs) 5,000 took 5.5-5.9 s wall and 5.6-6.0 s CPU, 500 took
 # 7.1-7.9 s and 8.0-8.5 s (sys time halved). Peak RSS, committed in this thread (below):
-# 212-222 MB at 5,000, 182 MB at 500.
+# 212-222 MB at 5,000, 182 MB at 500; 248 MB at 5,000 on 2026-12-06, and 208 MB since the
+# readers read the files (`reading.FileSpan`).
 # The collector keeps `broker.batch_size` (1,000): its prefetch is three batches, inside
 # run's memory target.
 # Batches are committed in the command's own thread and read in reader processes
@@ -277,9 +311,12 @@ def replay(
         open_db(settings)
         with Progress(transient=True, disable=json_output or not sys.stderr.isatty()) as progress:
             task = progress.add_task("replaying", total=len(files))
-            batches = _batches(_bodies(files), batch, lambda: progress.advance(task))
-            for read in pool.read(batches, whitelist):
-                total.add(services.record_read(read, datetime.now(UTC)))
+            batches = _batches(files, batch, lambda: progress.advance(task))
+            try:
+                for read in pool.read(batches, whitelist):
+                    total.add(services.record_read(read, datetime.now(UTC)))
+            except OSError as exc:  # a file gone or changed while replayed
+                raise fail(f"cannot read {exc.filename}: {exc.strerror}") from None
             progress.update(task, completed=len(files))
     summary = {
         "received": total.received,

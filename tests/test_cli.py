@@ -468,6 +468,57 @@ def test_jsonl_files_are_cut_into_the_lines_splitlines_gives(
     assert got == [line for line in data.splitlines() if line.strip()]
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([".jsonl", ".json"]),
+            st.lists(
+                st.sampled_from([b"{}", b'{"a": 1}', b" ", b"", b"\t", b" {}", b"\x0c", b"x\ry"]),
+                max_size=9,
+            ),
+            st.sampled_from([b"\n", b"\r\n"]),
+            st.booleans(),  # ends with a newline
+        ),
+        min_size=1,
+        max_size=4,
+    ),
+    st.integers(min_value=1, max_value=7),
+)
+def test_replay_batches_hold_the_files_messages_in_order_size_by_size(
+    files: list[tuple[str, list[bytes], bytes, bool]], size: int
+) -> None:
+    """`_batches` gives the lines `_bodies` gives, in order, `size` to a batch but the last,
+    whether they are sent as bodies or as spans of a file for a reader to read."""
+    from rintik_lite import reading
+    from rintik_lite.cli import _batches, _bodies
+
+    with tempfile.TemporaryDirectory() as folder:
+        contents = []
+        for n, (suffix, parts, newline, ends) in enumerate(files):
+            path = Path(folder) / f"{n}{suffix}"
+            path.write_bytes(newline.join(parts) + (newline if ends else b""))
+            contents.append((path, path.read_bytes()))
+        paths = [path for path, _ in contents]
+        done: list[int] = []
+        batches = list(_batches(paths, size, lambda: done.append(1)))
+        got = [[m.body for m in reading.expanded(batch)] for batch in batches]
+        expected = [body for _, body in _bodies(paths)]
+        spans = [p for batch in batches for p in batch if isinstance(p, reading.FileSpan)]
+    assert [body for batch in got for body in batch] == expected
+    assert all(len(batch) == size for batch in got[:-1])
+    assert 0 < len(got[-1]) <= size if got else not expected
+    assert len(done) == len(paths) - 1
+    # Files cut at b"\n" alone are sent as spans; the others as their bodies.
+    cut_at_newline = [
+        str(path) for path, content in contents if path.suffix == ".jsonl" and b"\r" not in content
+    ]
+    with_messages = {
+        path for path, content in contents if any(line.strip() for line in content.split(b"\n"))
+    }
+    assert {s.path for s in spans} == set(cut_at_newline) & {str(p) for p in with_messages}
+
+
 def test_bulk_commands_tune_the_garbage_collector_while_they_run(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

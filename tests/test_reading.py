@@ -104,6 +104,37 @@ def test_readers_give_back_each_batch_as_read_here_and_in_order(readers: int) ->
     assert len(read) == len(batches) > 10
 
 
+@pytest.mark.parametrize("readers", [0, 1])
+def test_readers_read_the_spans_of_files_they_are_given(tmp_path: Path, readers: int) -> None:
+    """A batch may name lines of a file (`replay`'s): the reader reads them itself, and
+    gives back what reading their bodies here gives."""
+    bodies = stream_bodies(600)
+    path = tmp_path / "n.jsonl"
+    data = b"\n".join(bodies[:300]) + b"\n\n  \n" + b"\n".join(bodies[300:])
+    path.write_bytes(data)
+    middle = data.index(bodies[150])
+    spans = [reading.FileSpan(str(path), 0, middle), reading.FileSpan(str(path), middle, len(data))]
+    extra = services.Incoming(b"{broken", "replay")
+    batches: list[list[reading.Piece]] = [[spans[0]], [extra, spans[1]]]
+    here = [
+        services.read_messages(replayed(bodies[:150]), []),
+        services.read_messages([extra, *replayed(bodies[150:])], []),
+    ]
+    with reading.Readers(readers) as pool:
+        assert list(pool.read(iter(batches), [])) == here
+    assert len(here[1].parsed) == len(bodies) - 150 and len(here[1].unreadable) == 1
+
+
+def test_a_span_whose_file_is_gone_raises_to_the_caller(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not lost in the reader: read here again, it raises what reading the file raises."""
+    span = reading.FileSpan(str(tmp_path / "gone.jsonl"), 0, 10)
+    with reading.Readers(1) as pool, pytest.raises(FileNotFoundError):
+        list(pool.read(iter([[span]]), []))
+    assert "a reader process cannot read a batch" in caplog.text
+
+
 def test_readers_read_at_most_one_batch_ahead_each() -> None:
     """Batches are taken from the caller's iterator only as the ones before are given back
     (memory stays bounded however many files a replay is given)."""
