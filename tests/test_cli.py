@@ -519,6 +519,35 @@ def test_replay_batches_hold_the_files_messages_in_order_size_by_size(
     assert {s.path for s in spans} == set(cut_at_newline) & {str(p) for p in with_messages}
 
 
+def test_replay_of_a_file_gone_before_its_lines_are_read_fails_cleanly(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """The lines of a .jsonl file are read when their batch is, after the file was scanned:
+    a file removed in between stops the command with the reason, not a traceback, and what
+    was committed before stays."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    first = [envelope(instance("create.end", n)) for n in range(3)]
+    (folder / "a.jsonl").write_text("\n".join(first) + "\n")
+    (folder / "b.jsonl").write_text(envelope(instance("create.end", 9)) + "\n")
+    from rintik_lite import reading
+
+    read = reading.FileSpan.messages
+
+    def gone_once_scanned(span: reading.FileSpan) -> list[Any]:
+        if span.path.endswith("b.jsonl"):
+            Path(span.path).unlink()
+        return read(span)
+
+    args = ["replay", str(folder), "--readers", "0", "--batch", "3", "--json"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reading.FileSpan, "messages", gone_once_scanned)
+        result = runner.invoke(app, args, env={"RINTIK_DATABASE_URL": sqlite_url})
+    assert result.exit_code == 2, result.output
+    assert result.output == f"error: cannot read {folder / 'b.jsonl'}: No such file or directory\n"
+    assert Event.select().count() == 3
+
+
 def test_bulk_commands_tune_the_garbage_collector_while_they_run(
     tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
