@@ -458,13 +458,15 @@ def test_usage_errors_are_one_line_too(args: list[str], line: str) -> None:
 def test_jsonl_files_are_cut_into_the_lines_splitlines_gives(
     parts: list[bytes], newline: bytes
 ) -> None:
-    from rintik_lite.cli import _bodies
+    from rintik_lite import reading
+    from rintik_lite.cli import _batches
 
     data = newline.join(parts) + newline
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "n.jsonl"
         path.write_bytes(data)
-        got = [body for _, body in _bodies([path])]
+        batches = list(_batches([path], 100, lambda: None))
+        got = [m.body for batch in batches for m in reading.expanded(batch)]
     assert got == [line for line in data.splitlines() if line.strip()]
 
 
@@ -488,10 +490,11 @@ def test_jsonl_files_are_cut_into_the_lines_splitlines_gives(
 def test_replay_batches_hold_the_files_messages_in_order_size_by_size(
     files: list[tuple[str, list[bytes], bytes, bool]], size: int
 ) -> None:
-    """`_batches` gives the lines `_bodies` gives, in order, `size` to a batch but the last,
+    """`_batches` gives one message per .json file and one per line of a .jsonl file but
+    blank ones (cut as `bytes.splitlines` cuts), in order, `size` to a batch but the last,
     whether they are sent as bodies or as spans of a file for a reader to read."""
     from rintik_lite import reading
-    from rintik_lite.cli import _batches, _bodies
+    from rintik_lite.cli import _batches
 
     with tempfile.TemporaryDirectory() as folder:
         contents = []
@@ -503,7 +506,15 @@ def test_replay_batches_hold_the_files_messages_in_order_size_by_size(
         done: list[int] = []
         batches = list(_batches(paths, size, lambda: done.append(1)))
         got = [[m.body for m in reading.expanded(batch)] for batch in batches]
-        expected = [body for _, body in _bodies(paths)]
+        expected = [
+            body
+            for path, content in contents
+            for body in (
+                [line for line in content.splitlines() if line.strip()]
+                if path.suffix == ".jsonl"
+                else [content]
+            )
+        ]
         spans = [p for batch in batches for p in batch if isinstance(p, reading.FileSpan)]
     assert [body for batch in got for body in batch] == expected
     assert all(len(batch) == size for batch in got[:-1])
@@ -517,6 +528,34 @@ def test_replay_batches_hold_the_files_messages_in_order_size_by_size(
         path for path, content in contents if any(line.strip() for line in content.split(b"\n"))
     }
     assert {s.path for s in spans} == set(cut_at_newline) & {str(p) for p in with_messages}
+
+
+def mapped_file_mb() -> float:
+    """RssFile of this process: the pages of files it has mapped that are in memory."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssFile:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError("no RssFile in /proc/self/status")
+
+
+def test_replay_scans_a_large_file_without_holding_it(tmp_path: Path) -> None:
+    """A capture of a day is gigabytes: `_batches` maps the file and lets the pages it has
+    scanned go, so what it holds stays about a batch whatever the file's size (64 MB here,
+    batches of about 2 MB). Before, it read each file whole, then cut it into lines."""
+    from rintik_lite import reading
+    from rintik_lite.cli import _batches
+
+    line = b'{"event_type": "x", "padding": "' + b"p" * 2000 + b'"}'
+    path = tmp_path / "large.jsonl"
+    path.write_bytes(b"\n".join([line] * 32_000) + b"\n")
+    before = mapped_file_mb()
+    grew = 0.0
+    spans = 0
+    for batch in _batches([path], 1_000, lambda: None):
+        spans += sum(isinstance(p, reading.FileSpan) for p in batch)
+        grew = max(grew, mapped_file_mb() - before)
+    assert spans == 32
+    assert grew < 16, f"{grew:.1f} MB of the 64 MB file mapped at once"
 
 
 def test_replay_of_a_file_gone_before_its_lines_are_read_fails_cleanly(
