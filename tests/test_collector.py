@@ -15,11 +15,12 @@ import pytest
 from kombu import Connection, Exchange
 
 from rintik_lite import services
-from rintik_lite.collector import Collector, declare_queue
+from rintik_lite.collector import MERGED_BATCHES, Collector, _Batch, _merged, declare_queue
 from rintik_lite.db import sqlite_path
 from rintik_lite.ledger.notifications import format_time
 from rintik_lite.models import Event
-from tests.conftest import Broker, notification, refuse_events_of
+from rintik_lite.reading import PendingRead
+from tests.conftest import Broker, envelope, notification, refuse_events_of
 from tests.test_services import P1, instance, iso, volume
 
 
@@ -204,6 +205,52 @@ def test_nothing_is_acknowledged_before_it_is_committed(broker: Broker, sqlite_u
     assert collector.status.database_error is None
     assert Event.select().count() == 1
     assert broker.queue_depth() == 0
+
+
+def test_batches_waiting_for_a_busy_writer_are_committed_together(
+    broker: Broker, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backlog: while the writer commits a batch, the next ones are received and wait;
+    it then commits those (up to `MERGED_BATCHES`) in one transaction, acknowledged after
+    it, with the same ledger as batch by batch."""
+    settings = broker.settings(db_url, broker__batch_size=10)
+    with Connection(broker.url) as conn:
+        declare_queue(conn.channel(), settings)
+    for n in range(60):
+        broker.publish("nova", instance("update", n, instance_id=f"i-{n % 7}"))
+    wait_for(lambda: broker.queue_depth() == 60)
+    sizes: list[int] = []
+    record = services.record_read
+
+    def slow(batch: services.ReadBatch, now: datetime) -> services.BatchResult:
+        sizes.append(batch.received)
+        time.sleep(0.3)  # slower than receiving: the next batches wait for the writer
+        return record(batch, now)
+
+    monkeypatch.setattr(services, "record_read", slow)
+    collector = Collector(settings)
+    with running(collector):
+        wait_for(lambda: collector.status.totals.received == 60)
+    assert sum(sizes) == 60
+    assert max(sizes) == 10 * MERGED_BATCHES > 10 and sizes.count(max(sizes)) >= 2
+    assert collector.status.totals.applied == 60
+    assert Event.select().count() == 60
+    wait_for(lambda: broker.queue_depth() == 0)
+
+
+def test_only_batches_of_the_same_connection_are_joined() -> None:
+    """A batch received on a connection since lost is never acknowledged (the broker
+    redelivers it): it must not share an acknowledgement with one of the new connection."""
+    bodies = [envelope(instance("update", n)) for n in range(6)]
+    messages = [services.Incoming(body, "amqp") for body in bodies]
+
+    def batch(generation: int, part: slice) -> _Batch:
+        return _Batch(generation, list(bodies[part]), PendingRead(messages[part], [], None))
+
+    joined = _merged([batch(1, slice(0, 2)), batch(1, slice(2, 4)), batch(2, slice(4, 6))])
+    assert [(b.generation, b.messages) for b in joined] == [(1, bodies[:4]), (2, bodies[4:])]
+    assert joined[0].read.result() == services.read_messages(messages[:4], [])
+    assert joined[1].read.result() == services.read_messages(messages[4:], [])
 
 
 def test_unacknowledged_messages_are_redelivered_after_a_stop(broker: Broker, db_url: str) -> None:
