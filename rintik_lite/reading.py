@@ -44,8 +44,8 @@ log = logging.getLogger(__name__)
 class FileSpan(NamedTuple):
     """The lines of a notification file from byte `start` to byte `end`, one message each:
     the file cut at b"\n" (so it must hold no b"\r", which `bytes.splitlines` would cut at
-    too), lines of blanks left out. `start` and `end` are where lines begin. The file is
-    read when the batch is, so it must not change in between."""
+    too), lines of blanks left out. `start` is where a line begins, `end` where one begins
+    or the file ends. The file is read when the batch is, so it must not change in between."""
 
     path: str
     start: int
