@@ -196,14 +196,6 @@ def _mapped(file: Path) -> mmap.mmap | bytes:
         raise fail(f"cannot read {file}: {exc.strerror}") from None
 
 
-def _lines(data: bytes) -> list[bytes]:
-    """The lines of a .jsonl file but blank ones. split() finds b"\n" by memchr, several
-    times cheaper than splitlines(), which also splits at b"\r": the same lines when the
-    file has none."""
-    lines = data.splitlines() if b"\r" in data else data.split(b"\n")
-    return [line for line in lines if line.strip()]
-
-
 def _unmapped(data: mmap.mmap | bytes, start: int, end: int) -> int:
     """Let the pages of `data` from `start` to `end` go (rounded down to pages): scanned,
     they are not needed here again, and mapped they would count in this process's memory
@@ -240,7 +232,7 @@ def _spans(
     while end < length:
         found = data.find(b"\n", end)
         line_end = length if found < 0 else found
-        # A line that starts with a blank may be all blanks (left out, as by _lines).
+        # A line that starts with a blank may be all blanks (left out, as `FileSpan` does).
         if line_end > end and (data[end] not in _BLANK or data[end:line_end].strip()):
             count += 1
         end = min(line_end + 1, length)
@@ -277,7 +269,10 @@ def _batches(
                         batch, count = [], 0
                     scanned = _unmapped(data, scanned, span.end)
                 continue
-            bodies = _lines(data[:]) if file.suffix == ".jsonl" else [data[:]]
+            if file.suffix != ".jsonl":
+                bodies = [data[:]]
+            else:  # it holds b"\r": cut here, as `bytes.splitlines` cuts, blank lines left out
+                bodies = [line for line in data[:].splitlines() if line.strip()]
         finally:
             if isinstance(data, mmap.mmap):
                 data.close()
