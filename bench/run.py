@@ -144,7 +144,9 @@ def commit() -> str:
         ).stdout.strip()
 
     head = git("rev-parse", "--short", "HEAD") or "unknown"
-    return head + (" + uncommitted changes" if git("status", "--porcelain") else "")
+    # The runs already recorded are not changes to what is measured.
+    changed = git("status", "--porcelain", "--", ".", ":(exclude)bench/RESULTS.md")
+    return head + (" + uncommitted changes" if changed else "")
 
 
 # --- databases, configuration, subprocesses ------------------------------------------------
