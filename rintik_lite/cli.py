@@ -6,7 +6,6 @@ purpose prints one line on stderr and exits with code 2; never a traceback.
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import logging.config
@@ -222,12 +221,12 @@ _BLANK = frozenset(b" \t\n\r\x0b\x0c")  # what bytes.strip() strips
 
 
 def _spans(
-    path: str, data: mmap.mmap | bytes, wants: Iterator[int]
+    path: str, data: mmap.mmap | bytes, first: int, size: int
 ) -> Iterator[tuple[reading.FileSpan, int]]:
     """The lines of `data`, a .jsonl file with no b"\r", but blank ones, as spans of the
-    file, each holding as many messages as the next of `wants` (asked for once the span
-    before it has been taken; the last one fewer, none empty), each with its count."""
-    want = next(wants)
+    file holding `first` messages, then `size` each (the last one fewer, none empty), each
+    with its count."""
+    want = first
     start = end = count = 0  # the span's first byte, the next line's, its messages
     length = len(data)
     while end < length:
@@ -239,37 +238,22 @@ def _spans(
         end = min(line_end + 1, length)
         if count == want:
             yield reading.FileSpan(path, start, end), count
-            start, count, want = end, 0, next(wants)
+            start, count, want = end, 0, size
     if count:
         yield reading.FileSpan(path, start, length), count
 
 
-def _ramp(size: int) -> Iterator[int]:
-    """Batch sizes that start at a tenth of `size` and double up to it: replay records
-    nothing until its first batch has been read, so a small first batch starts the
-    recording (the bottleneck) sooner; the next ones are read while it commits."""
-    first = max(1, size // 10)
-    yield from itertools.takewhile(lambda n: n < size, (first << i for i in itertools.count()))
-    yield from itertools.repeat(size)
-
-
 def _batches(
-    files: list[Path], sizes: Iterator[int], file_done: Callable[[], None]
+    files: list[Path], size: int, file_done: Callable[[], None]
 ) -> Iterator[list[reading.Piece]]:
-    """The files' messages in batches of the `sizes` in turn (the last one shorter): one per
-    .json file, one per line of a .jsonl file but blank lines (cut as `bytes.splitlines` cuts).
+    """The files' messages in batches of `size` (the last one shorter): one per .json
+    file, one per line of a .jsonl file but blank lines (cut as `bytes.splitlines` cuts).
     `file_done` is called as each file but the last has been read whole. The lines of a
     .jsonl file cut at b"\n" alone are given as spans of the file (`reading.FileSpan`),
     for a reader process to read itself: this one only finds where lines begin, in the file
     mapped into memory, so that a capture of any size is not held here whole."""
     batch: list[reading.Piece] = []
     count = 0  # messages in `batch`
-    size = next(sizes)
-
-    def room() -> Iterator[int]:  # what the batch being filled still holds, when asked
-        while True:
-            yield size - count
-
     for n, file in enumerate(files):
         if n:
             file_done()
@@ -277,12 +261,12 @@ def _batches(
         try:
             if file.suffix == ".jsonl" and not _holds_cr(data):
                 scanned = 0  # the pages of the file before this are unmapped
-                for span, messages in _spans(str(file), data, room()):
+                for span, messages in _spans(str(file), data, size - count, size):
                     batch.append(span)
                     count += messages
                     if count == size:
                         yield batch
-                        batch, count, size = [], 0, next(sizes)
+                        batch, count = [], 0
                     scanned = _unmapped(data, scanned, span.end)
                 continue
             if file.suffix != ".jsonl":
@@ -297,7 +281,7 @@ def _batches(
             count += 1
             if count == size:
                 yield batch
-                batch, count, size = [], 0, next(sizes)
+                batch, count = [], 0
     if batch:
         yield batch
 
@@ -319,9 +303,6 @@ def _batches(
 # wall time beside the reader, 2.7 s alone, for 1.4-1.5 s of reading). A process has no
 # GIL to share: the bench's 50,000 events, `--readers 1` against `--readers 0` alternated
 # three times (2026-12-06): 6,207-7,568 against 4,944-5,267 events/s.
-# The batches ramp up to this size (`_ramp`: 500, 1,000, 2,000, 4,000, then 5,000), so that
-# the recording starts once 500 messages are read, not 5,000: its first commit came about
-# 1 s sooner, and the replay was 2 % faster (5 of 7 alternated pairs, 2026-12-06).
 REPLAY_BATCH = 5000
 
 
@@ -367,7 +348,7 @@ def replay(
         open_db(settings)
         with Progress(transient=True, disable=json_output or not sys.stderr.isatty()) as progress:
             task = progress.add_task("replaying", total=len(files))
-            batches = _batches(files, _ramp(batch), lambda: progress.advance(task))
+            batches = _batches(files, batch, lambda: progress.advance(task))
             try:
                 for read in pool.read(batches, whitelist):
                     total.add(services.record_read(read, datetime.now(UTC)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import os
 import shutil
@@ -162,8 +161,8 @@ def test_replay_records_the_same_whatever_its_batch(
     assert len(default[2]) == 4 and len(default[1]) == 3
     assert sizes == [6]
     assert replayed(f"batch-{batch}.db", "--batch", batch) == default
-    # Batches ramp up to the size asked for (`_ramp`): 1, 2, 2 and 1 for 2; 1, 2, 3 for 3.
-    assert sizes == {"1": [1] * 6, "2": [1, 2, 2, 1], "3": [1, 2, 3]}[batch]
+    n = int(batch)
+    assert sizes == [n] * (6 // n) + ([6 % n] if 6 % n else [])
 
 
 def test_events_failed_and_retry(tmp_path: Path, sqlite_url: str) -> None:
@@ -466,7 +465,7 @@ def test_jsonl_files_are_cut_into_the_lines_splitlines_gives(
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "n.jsonl"
         path.write_bytes(data)
-        batches = list(_batches([path], itertools.repeat(100), lambda: None))
+        batches = list(_batches([path], 100, lambda: None))
         got = [m.body for batch in batches for m in reading.expanded(batch)]
     assert got == [line for line in data.splitlines() if line.strip()]
 
@@ -486,15 +485,14 @@ def test_jsonl_files_are_cut_into_the_lines_splitlines_gives(
         min_size=1,
         max_size=4,
     ),
-    st.lists(st.integers(min_value=1, max_value=7), min_size=1, max_size=4),
+    st.integers(min_value=1, max_value=7),
 )
 def test_replay_batches_hold_the_files_messages_in_order_size_by_size(
-    files: list[tuple[str, list[bytes], bytes, bool]], sizes: list[int]
+    files: list[tuple[str, list[bytes], bytes, bool]], size: int
 ) -> None:
     """`_batches` gives one message per .json file and one per line of a .jsonl file but
-    blank ones (cut as `bytes.splitlines` cuts), in order, as many to a batch as the sizes
-    asked for in turn (the last of them repeated), but the last batch, whether they are sent
-    as bodies or as spans of a file for a reader to read."""
+    blank ones (cut as `bytes.splitlines` cuts), in order, `size` to a batch but the last,
+    whether they are sent as bodies or as spans of a file for a reader to read."""
     from rintik_lite import reading
     from rintik_lite.cli import _batches
 
@@ -506,8 +504,7 @@ def test_replay_batches_hold_the_files_messages_in_order_size_by_size(
             contents.append((path, path.read_bytes()))
         paths = [path for path, _ in contents]
         done: list[int] = []
-        asked = itertools.chain(sizes, itertools.repeat(sizes[-1]))
-        batches = list(_batches(paths, asked, lambda: done.append(1)))
+        batches = list(_batches(paths, size, lambda: done.append(1)))
         got = [[m.body for m in reading.expanded(batch)] for batch in batches]
         expected = [
             body
@@ -520,9 +517,8 @@ def test_replay_batches_hold_the_files_messages_in_order_size_by_size(
         ]
         spans = [p for batch in batches for p in batch if isinstance(p, reading.FileSpan)]
     assert [body for batch in got for body in batch] == expected
-    wanted = [*sizes, *[sizes[-1]] * len(got)]
-    assert [len(batch) for batch in got[:-1]] == wanted[: max(len(got) - 1, 0)]
-    assert 0 < len(got[-1]) <= wanted[len(got) - 1] if got else not expected
+    assert all(len(batch) == size for batch in got[:-1])
+    assert 0 < len(got[-1]) <= size if got else not expected
     assert len(done) == len(paths) - 1
     # Files cut at b"\n" alone are sent as spans; the others as their bodies.
     cut_at_newline = [
@@ -555,7 +551,7 @@ def test_replay_scans_a_large_file_without_holding_it(tmp_path: Path) -> None:
     before = mapped_file_mb()
     grew = 0.0
     spans = 0
-    for batch in _batches([path], itertools.repeat(1_000), lambda: None):
+    for batch in _batches([path], 1_000, lambda: None):
         spans += sum(isinstance(p, reading.FileSpan) for p in batch)
         grew = max(grew, mapped_file_mb() - before)
     assert spans == 32
@@ -694,15 +690,3 @@ def test_invoice_commands_rate_with_their_own_database_settings(tmp_path: Path) 
     docs = json.loads(listed.stdout)
     assert len(docs) == 1
     assert (docs[0]["currency"], docs[0]["tax_percent"]) == ("USD", "0")
-
-
-def test_replay_ramps_its_batches_up_to_the_size_asked() -> None:
-    """Replay's first batch is a tenth of `--batch`, each next one twice the one before, up
-    to `--batch`: recording starts once that first tenth is read, not the whole batch."""
-    from rintik_lite.cli import _ramp
-
-    assert list(itertools.islice(_ramp(5000), 7)) == [500, 1000, 2000, 4000, 5000, 5000, 5000]
-    assert list(itertools.islice(_ramp(1000), 6)) == [100, 200, 400, 800, 1000, 1000]
-    assert list(itertools.islice(_ramp(10), 6)) == [1, 2, 4, 8, 10, 10]
-    assert list(itertools.islice(_ramp(9), 6)) == [1, 2, 4, 8, 9, 9]
-    assert list(itertools.islice(_ramp(1), 3)) == [1, 1, 1]
