@@ -116,6 +116,27 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+#: Pure-Python additions timed by `python_loop_seconds`.
+LOOP = 5_000_000
+
+
+def python_loop_seconds() -> float:
+    """The best of three timings of a fixed pure-Python loop (`LOOP` additions), in a fresh
+    interpreter: how fast this VM runs Python right now. These VMs have run it two to four
+    times slower from one session to the next, and slowed within an hour; each benchmark
+    prints it before and after its run, so that absolute figures of different runs can be
+    read side by side (ratios measured in one run need no such help)."""
+    code = (
+        "import time\nbest = 1e9\nfor _ in range(3):\n    t = time.perf_counter(); s = 0\n"
+        f"    for i in range({LOOP}): s += i\n"
+        "    best = min(best, time.perf_counter() - t)\nprint(best)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    return float(out.stdout)
+
+
 def machine() -> dict[str, Any]:
     model = ""
     with suppress(OSError):
@@ -1197,6 +1218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     load_before = load_average()
     report = Report(args.name, args.db)
     print(f"{args.name} on {args.db} (load average {load_before})", flush=True)
+    loop_before = python_loop_seconds()
     if args.name == "ingest":
         ingest(report, args.db, args.events, args.projects or 1000)
     elif args.name == "replay":
@@ -1219,6 +1241,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sizes = [int(s) for s in args.sizes.split(",")]
         scaling(report, args.db, sizes, args.batch)
     report.figures["load_average_after"] = load_average()
+    loop_after = python_loop_seconds()
+    report.add("python_loop_before_s", round(loop_before, 2), "VM speed: the loop before, s")
+    report.add("python_loop_after_s", round(loop_after, 2), "the loop after, s")
     if args.record:
         record(report, started, load_before, raw_argv)
     print(json.dumps({"benchmark": args.name, "db": args.db, **report.figures}))
