@@ -28,8 +28,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import select
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
@@ -131,7 +133,9 @@ class Readers:
     def _start(self) -> ProcessPoolExecutor:
         method = "fork" if threading.active_count() == 1 else "forkserver"
         context = multiprocessing.get_context(method)
-        pool = ProcessPoolExecutor(self.readers, context, initializer=_ignore_sigint)
+        pool = ProcessPoolExecutor(
+            self.readers, context, initializer=_reader_started, initargs=(os.getpid(),)
+        )
         # The executor starts its processes at the first task: that is now.
         pool.submit(int).result()
         return pool
@@ -179,8 +183,43 @@ class Readers:
         self.close()
 
 
-def _ignore_sigint() -> None:
+def _reader_started(parent: int) -> None:
+    """In a reader process, first: SIGINT is left to `parent` (it reaches the whole process
+    group, and `parent` stops its readers), and the reader ends as soon as `parent` does.
+
+    A reader waits for its next batch on a pipe whose writing end it holds itself, so it
+    never sees the end of it: a parent killed with SIGKILL (or by the OOM killer) left its
+    readers waiting for ever, and through them, as they hold its pipes, the fork server and
+    the resource tracker of `multiprocessing` (three processes per kill)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(
+        target=_exit_with, args=(parent,), name="exit-with-parent", daemon=True
+    ).start()
+
+
+def _exit_with(parent: int) -> None:
+    """Wait until process `parent` has ended, then end this process at once (no batch of
+    its is wanted any more)."""
+    try:
+        handle = os.pidfd_open(parent)  # Linux 5.3 and later: readable once it has ended
+    except ProcessLookupError:
+        os._exit(0)
+    except (AttributeError, OSError):  # another system: ask every second instead
+        while _alive(parent):
+            time.sleep(1.0)
+    else:
+        select.select([handle], [], [])
+    os._exit(0)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, as another user's
+        return True
+    return True
 
 
 def _read_packed(

@@ -256,10 +256,10 @@ def session_pids(session: int) -> list[int]:
     return pids
 
 
-def test_ctrl_c_stops_replay_and_its_readers(tmp_path: Path) -> None:
-    """SIGINT to the whole process group, as a terminal sends it, once the first batches
-    are committed: the command stops without a traceback, what it committed stays, and no
-    reader process is left behind."""
+def _replay_under_way(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, int]:
+    """`replay` of 20,000 notifications in batches of 200 with its readers, in a session
+    of its own, once it has committed its first batches: (the process, its database, the
+    notifications)."""
     folder = tmp_path / "in"
     folder.mkdir()
     bodies = stream_bodies(20_000)
@@ -290,6 +290,27 @@ def test_ctrl_c_stops_replay_and_its_readers(tmp_path: Path) -> None:
                     break
             time.sleep(0.05)
         assert process.poll() is None, "replay ended before it could be interrupted"
+    except BaseException:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        raise
+    return process, path, len(bodies)
+
+
+def _session_ended(session: int, seconds: float = 10.0) -> list[int]:
+    """The processes of `session` still alive after up to `seconds` (none, once it ended)."""
+    deadline = time.monotonic() + seconds
+    while session_pids(session) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return session_pids(session)
+
+
+def test_ctrl_c_stops_replay_and_its_readers(tmp_path: Path) -> None:
+    """SIGINT to the whole process group, as a terminal sends it, once the first batches
+    are committed: the command stops without a traceback, what it committed stays, and no
+    reader process is left behind."""
+    process, path, sent = _replay_under_way(tmp_path)
+    try:
         os.killpg(process.pid, signal.SIGINT)
         _, stderr = process.communicate(timeout=60)
     finally:
@@ -298,10 +319,22 @@ def test_ctrl_c_stops_replay_and_its_readers(tmp_path: Path) -> None:
             process.wait()
     assert process.returncode != 0
     assert "Traceback" not in stderr, stderr
-    deadline = time.monotonic() + 10
-    while session_pids(process.pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert session_pids(process.pid) == []
+    assert _session_ended(process.pid) == []
     with sqlite3.connect(path) as connection:
         stored = connection.execute("SELECT COUNT(*) FROM event").fetchone()[0]
-    assert 400 <= stored < len(bodies)
+    assert 400 <= stored < sent
+
+
+def test_readers_end_with_a_replay_killed_with_sigkill(tmp_path: Path) -> None:
+    """SIGKILL to the command alone, as the OOM killer sends it: no handler of its runs,
+    and its readers end on their own at once. (They wait for their next batch on a pipe
+    whose writing end they hold themselves, and waited for ever before they watched it.)"""
+    process, _, _ = _replay_under_way(tmp_path)
+    readers = [pid for pid in session_pids(process.pid) if pid != process.pid]
+    try:
+        assert len(readers) == reading.usable_readers(2) >= 1
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+        assert _session_ended(process.pid) == []
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)

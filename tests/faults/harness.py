@@ -133,6 +133,12 @@ class RunProcess:
     def tail(self, lines: int = 30) -> str:
         return "".join(self.log[-lines:])
 
+    def descendants(self) -> list[int]:
+        """The processes `run` started (its readers, and the fork server and resource
+        tracker of `multiprocessing` when it uses them), and theirs, still alive."""
+        assert self.process is not None
+        return descendants(self.process.pid)
+
     def kill(self) -> None:
         """kill -9: no handler runs, nothing is flushed."""
         assert self.process is not None
@@ -176,6 +182,33 @@ class RunProcess:
             return exc.code, json.loads(exc.read() or b"{}")
         except (OSError, ValueError):
             return 0, {}
+
+
+def descendants(pid: int) -> list[int]:
+    """The live processes below `pid` (zombies left out), read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:  # ended meanwhile
+                continue
+            if fields[0] != "Z":
+                children.setdefault(int(fields[1]), []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie has ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def declare(broker: Broker) -> None:

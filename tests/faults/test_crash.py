@@ -19,6 +19,7 @@ from tests.conftest import Broker
 from tests.faults import workload
 from tests.faults.harness import (
     RunProcess,
+    alive,
     declare,
     free_port,
     publish_all,
@@ -77,13 +78,22 @@ def test_kill_9_at_20_random_moments_loses_and_doubles_nothing(
 
     started = time.monotonic()
     killed_at: list[int] = []
+    left_behind: list[int] = []  # processes that run had started, when it was killed
     try:
         for point in _kill_points(rng, distinct):
             run.start()
             wait_for(lambda p=point: stored() >= p, 90, f"{point} events stored")  # type: ignore[misc]
             time.sleep(rng.uniform(0, 0.12))  # anywhere in the next batch: read, commit, ack
+            started_by_run = run.descendants()
             run.kill()
             killed_at.append(stored())
+            # Its reader processes end with it, and nothing they held keeps others alive.
+            wait_for(
+                lambda pids=started_by_run: not any(map(alive, pids)),  # type: ignore[misc]
+                10,
+                f"the processes run started ({started_by_run}) end with it",
+            )
+            left_behind.append(len(started_by_run))
         run.start()
         # Drained: every event stored, and every message, redeliveries of the killed runs'
         # unacknowledged ones included, delivered and acknowledged. All events can be
@@ -137,6 +147,7 @@ def test_kill_9_at_20_random_moments_loses_and_doubles_nothing(
         f"{len(crashed_invoices)} invoices; {elapsed:.1f} s"
     )
     assert len(killed_at) == KILLS
+    assert min(left_behind) >= 1  # it had started its reader each time (broker.readers = 1)
     assert (lost, duplicated, crashed["quarantined"]) == (0, 0, 0)
     assert crashed == reference == {"events": distinct, "distinct_keys": distinct, "quarantined": 0}
     assert crashed_ledger == reference_ledger
