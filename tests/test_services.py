@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from rintik_lite import jsontext, services
 from rintik_lite.db import close_database, connect, database, open_database
 from rintik_lite.ledger.intervals import LedgerState
-from rintik_lite.models import V1_TABLES, Event, Project, Quarantine, VolumeType
+from rintik_lite.models import V1_TABLES, Entity, Event, Project, Quarantine, VolumeType
 from tests.conftest import NOW, envelope, notification, record, refuse_events_of, reset_postgres
 
 P1 = "7c150a59fe714e6f9263774af9688f0e"
@@ -265,9 +265,11 @@ def test_neutron_delete_takes_the_project_from_the_ledger(db_url: str) -> None:
     )
     record(delete)  # arrives first: no project, no interval yet
     assert spans() == []
+    assert Entity.get_by_id("fip-1").project_id is None
     record(create)
     rows = services.usage(P1)
     assert [(r["start"], r["end"], r["address"]) for r in rows] == [(iso(1), iso(3), "203.0.113.5")]
+    assert Entity.get_by_id("fip-1").project_id == P1  # the stored resource's too
 
 
 def test_volume_type_names_come_from_volume_type_create_in_any_order(db_url: str) -> None:
