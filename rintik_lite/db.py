@@ -693,7 +693,20 @@ def _v4(db: peewee.Database) -> None:
         db.execute_sql("ALTER TABLE invoice ADD COLUMN rated_from VARCHAR(64)")
 
 
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1, _v2, _v3, _v4]
+#: The indexes of versions 1 to 4 that no query uses (`_v5`).
+UNUSED_INDEXES = ("event_event_type", "event_event_time", "entity_entity_type")
+
+
+def _v5(db: peewee.Database) -> None:
+    """The indexes no query uses dropped, as each costs every write: recording 10,000
+    notifications into a ledger of 1M intervals took 138-142 us an event without these
+    three, 147-159 with them; the replay bench's 50,000, 3.69-3.83 s of CPU against
+    3.92-4.00 (bench/RESULTS.md, session 16)."""
+    for name in UNUSED_INDEXES:
+        db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
+
+
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -76,12 +76,14 @@ class BaseModel(peewee.Model):
 class Event(BaseModel):
     """Every notification received, stored once (deduplicated on `key`)."""
 
+    # No index on event_type or event_time (nor on Entity.entity_type): no query looks rows
+    # up by them, and each index costs every write (schema version 5 drops them).
     key = peewee.CharField(max_length=255, unique=True)  # message_id, else sha256 of the body
     message_id = peewee.CharField(max_length=255, null=True)
-    event_type = peewee.CharField(max_length=255, index=True)
+    event_type = peewee.CharField(max_length=255)
     publisher_id = peewee.CharField(max_length=255, null=True)
     source = peewee.CharField(max_length=16)  # amqp | replay | api | import
-    event_time = UTCDateTimeField(null=True, index=True)
+    event_time = UTCDateTimeField(null=True)
     received_at = UTCDateTimeField()
     body = peewee.TextField()
     entity_id = peewee.CharField(max_length=255, null=True, index=True)
@@ -103,7 +105,7 @@ class Entity(BaseModel):
     """One billable resource: its fold state, so that in-order events apply incrementally."""
 
     entity_id = peewee.CharField(max_length=255, primary_key=True)
-    entity_type = peewee.CharField(max_length=32, index=True)
+    entity_type = peewee.CharField(max_length=32)
     project_id = peewee.CharField(max_length=255, null=True, index=True)
     deleted = peewee.BooleanField(default=False)
     last_key = peewee.CharField(max_length=512)  # sort key of the last observation applied

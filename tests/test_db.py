@@ -135,13 +135,46 @@ def test_an_existing_sqlite_database_keeps_its_page_size(tmp_path: Path) -> None
     open_database(f"sqlite:///{path}")
     try:
         assert database.execute_sql("PRAGMA page_size").fetchone()[0] == 4096
-        Event.create(
-            key="k-1",
-            event_type="compute.instance.exists",
-            source="replay",
-            received_at=datetime(2026, 12, 1, tzinfo=UTC),
-            body="{}",
-        )
+        store_one_event()
         assert [e.key for e in Event.select()] == ["k-1"]
     finally:
         close_database()
+
+
+def store_one_event() -> None:
+    """An event of key "k-1" in the bound database."""
+    Event.create(
+        key="k-1",
+        event_type="compute.instance.exists",
+        source="replay",
+        received_at=datetime(2026, 12, 1, tzinfo=UTC),
+        body="{}",
+    )
+
+
+def index_names() -> set[str]:
+    """The indexes of the bound database (on PostgreSQL, of the schema it searches)."""
+    if db.is_sqlite():
+        sql = "SELECT name FROM sqlite_master WHERE type = 'index'"
+    else:
+        sql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
+    return {name for (name,) in database.execute_sql(sql).fetchall()}
+
+
+def test_version_5_drops_the_indexes_no_query_uses(db_url: str) -> None:
+    """A new database never has them; one made by an earlier version loses them, and
+    keeps its rows and every other index."""
+    assert index_names() & set(db.UNUSED_INDEXES) == set()
+    kept = index_names()
+    assert {"event_key", "event_entity_id", "entity_project_id", "interval_entity_id"} <= kept
+    store_one_event()
+    with database.atomic():  # as versions 1 to 4 made them
+        database.execute_sql('CREATE INDEX "event_event_type" ON "event" ("event_type")')
+        database.execute_sql('CREATE INDEX "event_event_time" ON "event" ("event_time")')
+        database.execute_sql('CREATE INDEX "entity_entity_type" ON "entity" ("entity_type")')
+        db.SchemaVersion.update(version=4).execute()
+    assert index_names() == kept | set(db.UNUSED_INDEXES)
+    assert db.upgrade() == (4, db.SCHEMA_VERSION)
+    assert index_names() == kept
+    assert [e.key for e in Event.select()] == ["k-1"]
+    assert db.upgrade() == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
