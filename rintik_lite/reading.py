@@ -190,7 +190,8 @@ def _reader_started(parent: int) -> None:
     A reader waits for its next batch on a pipe whose writing end it holds itself, so it
     never sees the end of it: a parent killed with SIGKILL (or by the OOM killer) left its
     readers waiting for ever, and through them, as they hold its pipes, the fork server and
-    the resource tracker of `multiprocessing` (three processes per kill)."""
+    the resource tracker of `multiprocessing` when it had started them (`run`: three
+    processes per kill)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(
         target=_exit_with, args=(parent,), name="exit-with-parent", daemon=True
