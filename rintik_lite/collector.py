@@ -136,7 +136,9 @@ class Collector:
     # -- lifecycle ----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until `stop` is set. Never raises: errors are logged and retried."""
+        """Consume until `stop` is set. Never raises: errors are logged and retried. It
+        stops its reader processes when it returns: to run again with readers, call
+        `reopen_readers` first."""
         self._stop = stop
         self._writer = threading.Thread(
             target=self._write, name=f"{threading.current_thread().name}-writer", daemon=True
@@ -170,6 +172,14 @@ class Collector:
             self._writer.join()
             self._readers.close()
             close_database()
+
+    def reopen_readers(self) -> None:
+        """New reader processes for the next `run`, when the last one stopped them (the
+        demo ingests its history with one run, then starts the runtime's). Without them,
+        a run reads in its consumer's thread. Starting them takes a moment (a fork server
+        in a process with threads): the demo does it before it says it is ready."""
+        if self._readers.closed:
+            self._readers = reading.Readers(self._readers.readers)
 
     def _consume(self, stop: threading.Event) -> None:
         with self._connection_factory() as conn:

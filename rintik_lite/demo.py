@@ -1231,6 +1231,7 @@ def run(
         )
         if not _ingest(runtime, publisher, history, echo):
             return
+        runtime.collector.reopen_readers()  # the history's run stopped its own
         _close_months(settings, echo)
         runtime.start()
         token = settings["auth.private_key"]

@@ -128,6 +128,7 @@ class Readers:
     def __init__(self, readers: int) -> None:
         self.readers = readers
         self.pool: ProcessPoolExecutor | None = self._start() if readers > 0 else None
+        self.closed = False
         self._guard = threading.Lock()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -170,8 +171,10 @@ class Readers:
             yield pending.popleft().result()
 
     def close(self) -> None:
-        """Stop the reader processes; batches not yet read are dropped. Safe twice."""
+        """Stop the reader processes; batches not yet read are dropped, and batches
+        submitted later are read in the caller's process. Safe twice."""
         with self._guard:
+            self.closed = True
             if self.pool is not None:
                 self.pool.shutdown(wait=True, cancel_futures=True)
                 self.pool = None

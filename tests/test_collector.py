@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from kombu import Connection, Exchange
 
-from rintik_lite import services
+from rintik_lite import reading, services
 from rintik_lite.collector import MERGED_BATCHES, Collector, _Batch, _merged, declare_queue
 from rintik_lite.db import sqlite_path
 from rintik_lite.ledger.notifications import format_time
@@ -423,3 +423,32 @@ def test_a_reader_process_that_dies_loses_no_message(broker: Broker, db_url: str
     assert Event.select().count() == published
     assert broker.queue_depth() == 0
     assert replaced and replaced != readers  # a new reader took the batches after
+
+
+def test_a_collector_run_again_reads_with_reader_processes_again(
+    broker: Broker, db_url: str
+) -> None:
+    """The demo ingests its history with one run of the collector, then runs it again: a
+    run stops its reader processes when it ends, and `reopen_readers` gives the next run
+    new ones."""
+    import multiprocessing
+
+    before = {p.pid for p in multiprocessing.active_children()}
+    collector = Collector(broker.settings(db_url, broker__batch_size=20, broker__readers=1))
+    first = [p.pid for p in multiprocessing.active_children() if p.pid not in before]
+    assert len(first) == reading.usable_readers(1) == 1
+    for round_ in range(2):
+        if round_ == 1:
+            assert collector._readers.closed  # the first run stopped its reader
+            collector.reopen_readers()
+        with running(collector):
+            for hours in range(30):
+                broker.publish("nova", instance("update", 30 * round_ + hours))
+            wait_for(lambda r=round_: collector.status.totals.received == 30 * (r + 1), 60)
+            readers = [p.pid for p in multiprocessing.active_children() if p.pid not in before]
+            assert len(readers) == 1
+            assert collector._readers.pool is not None and not collector._readers.closed
+            if round_ == 1:
+                assert readers != first  # new ones: the first run's ended with it
+    assert [p.pid for p in multiprocessing.active_children() if p.pid not in before] == []
+    assert (collector.status.totals.applied, Event.select().count()) == (60, 60)
