@@ -28,6 +28,7 @@ import pytest
 from rintik_lite import reading, services
 from rintik_lite.ledger.notifications import Observation
 from tests.conftest import CORPUS, envelope
+from tests.faults.harness import live_processes
 from tests.faults.workload import stream
 from tests.test_cli import rintik
 
@@ -244,16 +245,7 @@ def test_replay_records_the_same_whatever_its_readers(tmp_path: Path) -> None:
 
 def session_pids(session: int) -> list[int]:
     """The processes of a session (`start_new_session`) still alive."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == session and fields[0] != "Z":
-                pids.append(int(entry.name))
-    return pids
+    return [pid for pid, fields in live_processes().items() if int(fields[3]) == session]
 
 
 def _replay_under_way(tmp_path: Path) -> tuple[subprocess.Popen[str], Path, int]:

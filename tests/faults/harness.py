@@ -184,17 +184,31 @@ class RunProcess:
             return 0, {}
 
 
-def descendants(pid: int) -> list[int]:
-    """The live processes below `pid` (zombies left out), read from /proc."""
-    children: dict[int, list[int]] = {}
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the process's name (state, parent, process
+    group, session, ...), or None when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # none, or it ended meanwhile
+        return None
+
+
+def live_processes() -> dict[int, list[str]]:
+    """Every live process (zombies left out), with its `stat_fields`."""
+    found = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:  # ended meanwhile
-                continue
-            if fields[0] != "Z":
-                children.setdefault(int(fields[1]), []).append(int(entry.name))
+            fields = stat_fields(int(entry.name))
+            if fields is not None and fields[0] != "Z":
+                found[int(entry.name)] = fields
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """The live processes below `pid`."""
+    children: dict[int, list[int]] = {}
+    for child, fields in live_processes().items():
+        children.setdefault(int(fields[1]), []).append(child)
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -205,10 +219,8 @@ def descendants(pid: int) -> list[int]:
 
 def alive(pid: int) -> bool:
     """Whether process `pid` runs (a zombie has ended)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
 
 
 def declare(broker: Broker) -> None:

@@ -1,6 +1,7 @@
 """Crash: `kill -9` the `run` process at 20 random moments while it ingests 20,000
 notifications, restart it each time; the ledger and the invoices equal an uninterrupted
-run's, with zero events lost and zero counted twice."""
+run's, with zero events lost and zero counted twice; and each time, the processes it
+started (its reader) end with it."""
 
 from __future__ import annotations
 
