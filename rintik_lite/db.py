@@ -478,12 +478,26 @@ class Prepared:
         return rows
 
 
+#: What `all_or_nothing` does in `insert_values` and `update_values`: on SQLite, a row
+#: that breaks a constraint rolls the whole transaction back (`OR ROLLBACK`), rather than
+#: the statement alone. For statements whose transaction is given up on any error anyway
+#: (the collector's batches, `services.record_read`). Undoing one statement alone needs a
+#: statement journal: SQLite saves there every page the statement changes that the
+#: transaction had changed already, spilled to a temporary file past 64 KB. Recording
+#: 20,000 of the replay bench's events wrote 148 MB of it, in 17,840 writes (strace), beside
+#: 100 MB of WAL; with `OR ROLLBACK`, none. Recording the bench's 50,000 events alone, this
+#: against the code before, alternated ten times (bench/RESULTS.md, session 17): faster in
+#: nine, a median of 3.35 s against 3.82 s, and the same ledger.
+_ALL_OR_NOTHING = "OR ROLLBACK"
+
+
 def insert_values(
     model: type[peewee.Model],
     names: Sequence[str],
     values: Sequence[tuple[Any, ...]],
     update: Sequence[str] = (),
     ignore: bool = False,
+    all_or_nothing: bool = False,
 ) -> None:
     """INSERT rows already in their database form (one tuple per row of the fields `names`,
     in that order, each value as the field's `db_value` returns it) with a few multi-row
@@ -492,14 +506,16 @@ def insert_values(
     no Python-side default. With `update`, a row whose primary key exists updates those
     fields instead (`ON CONFLICT ... DO UPDATE`, SQLite >= 3.24 and PostgreSQL); with
     `ignore`, a row that would break a unique constraint is left out (`ON CONFLICT DO
-    NOTHING`). Driver errors are raised as peewee's, as any query's."""
+    NOTHING`); with `all_or_nothing`, see `_ALL_OR_NOTHING`. Driver errors are raised as
+    peewee's, as any query's."""
     if not values:
         return
     meta = model._meta
     fields = [meta.fields[name] for name in names]
     columns = ", ".join(f'"{f.column_name}"' for f in fields)
+    verb = f"INSERT {_ALL_OR_NOTHING}" if all_or_nothing and is_sqlite() else "INSERT"
     # Names come from the model, values are parameters.
-    sql = f'INSERT INTO "{meta.table_name}" ({columns}) VALUES '  # noqa: S608
+    sql = f'{verb} INTO "{meta.table_name}" ({columns}) VALUES '
     conflict = ""
     if update:
         changes = ", ".join(
@@ -538,17 +554,20 @@ def update_values(
     names: Sequence[str],
     values: Sequence[tuple[Any, ...]],
     by: Sequence[str] = (),
+    all_or_nothing: bool = False,
 ) -> None:
     """`update_rows` of rows already in their database form: one tuple per row of the new
-    values of the fields `names`, then of the fields `by` that find it, in that order."""
+    values of the fields `names`, then of the fields `by` that find it, in that order.
+    With `all_or_nothing`, see `_ALL_OR_NOTHING`."""
     if not values:
         return
+    verb = f"UPDATE {_ALL_OR_NOTHING}" if all_or_nothing and is_sqlite() else "UPDATE"
     if is_sqlite() and sqlite3.sqlite_version_info >= (3, 33, 0):  # UPDATE ... FROM
-        _update_from_values(model, names, values, by)
+        _update_from_values(model, names, values, by, verb)
         return
     mark = _mark()
     changes = ", ".join(f'"{model._meta.fields[n].column_name}" = {mark}' for n in names)
-    sql = f'UPDATE "{model._meta.table_name}" SET {changes}{_where(_keys(model, by))}'  # noqa: S608
+    sql = f'{verb} "{model._meta.table_name}" SET {changes}{_where(_keys(model, by))}'
     _run_many(sql, values)
 
 
@@ -557,6 +576,7 @@ def _update_from_values(
     names: Sequence[str],
     values: Sequence[tuple[Any, ...]],
     by: Sequence[str],
+    verb: str = "UPDATE",
 ) -> None:
     """`update_values` on SQLite: `UPDATE ... FROM (VALUES ...)`, a few statements for all
     the rows rather than one run per row (`_statement_parts` says why). SQLite finds each
@@ -572,7 +592,7 @@ def _update_from_values(
     )
 
     def statement(rows: str) -> str:
-        return f'UPDATE "{table}" SET {changes} FROM (VALUES {rows}) AS v WHERE {found}'  # noqa: S608
+        return f'{verb} "{table}" SET {changes} FROM (VALUES {rows}) AS v WHERE {found}'
 
     with peewee.__exception_wrapper__:
         _execute_in_parts(database.cursor(), values, len(columns) + len(keys), statement)

@@ -452,11 +452,13 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
                 continue
         accepted.append(p)
 
-    # 4. Store the events, then fold what they say into the ledger.
+    # 4. Store the events, then fold what they say into the ledger. The batch's writes are
+    # all or nothing (`db._ALL_OR_NOTHING`): on any error `record_read` gives the whole
+    # transaction up, so SQLite needs no statement journal to undo one statement alone.
     received_at = Event.received_at.db_value(now)
     event_values = [p.event_values(received_at) for p in accepted]
     for chunk in _chunks(event_values):
-        insert_values(Event, EVENT_FIELDS, chunk)
+        insert_values(Event, EVENT_FIELDS, chunk, all_or_nothing=True)
     failed = _apply_observations(
         [(p.sort_key, p.change) for p in accepted if isinstance(p.change, Observation)], stored
     )
@@ -736,24 +738,33 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
         rows.extend(_interval_values(state, r) for r in state.rows)
     # New resources in id order (a competing collector's insert of the same one conflicts
     # and its batch is retried); stored ones, held FOR UPDATE on PostgreSQL, are updated
-    # in place by an upsert that always finds them. SQLite rewrites the entry of every
-    # index on a column an UPDATE sets, even to the value it had, so only the columns that
-    # can have changed are set: a resource never changes type and seldom project (from
-    # none to one), and a row's end changes once.
+    # in place by an upsert that always finds them, and on SQLite by an UPDATE (an upsert's
+    # DO UPDATE still needs a statement journal there: `db._ALL_OR_NOTHING`). SQLite
+    # rewrites the entry of every index on a column an UPDATE sets, even to the value it
+    # had, so only the columns that can have changed are set: a resource never changes
+    # type and seldom project (from none to one), and a row's end changes once.
     for chunk in _chunks(sorted(created, key=lambda v: str(v[0]))):
-        insert_values(Entity, ENTITY_FIELDS, chunk)
-    for chunk in _chunks(updated):
-        insert_values(Entity, ENTITY_FIELDS, chunk, update=ENTITY_CHANGES)
-    for chunk in _chunks(moved):
-        insert_values(Entity, ENTITY_FIELDS, chunk, update=("project_id", *ENTITY_CHANGES))
+        insert_values(Entity, ENTITY_FIELDS, chunk, all_or_nothing=True)
+    moving = ("project_id", *ENTITY_CHANGES)
+    if is_sqlite():  # (deleted, last_key, state) or (project_id, ...), then the id
+        by_id = ("entity_id",)
+        same_project = [(*row[3:], row[0]) for row in updated]
+        update_values(Entity, ENTITY_CHANGES, same_project, by_id, all_or_nothing=True)
+        moved_to = [(*row[2:], row[0]) for row in moved]
+        update_values(Entity, moving, moved_to, by_id, all_or_nothing=True)
+    else:
+        for chunk in _chunks(updated):
+            insert_values(Entity, ENTITY_FIELDS, chunk, update=ENTITY_CHANGES)
+        for chunk in _chunks(moved):
+            insert_values(Entity, ENTITY_FIELDS, chunk, update=moving)
     for chunk in _chunks(rewritten):
         _select_in('DELETE FROM "interval" WHERE "entity_id"', chunk)
     # Rows are found by resource and start (the `interval_entity_id` index).
     delete_values(Interval, removed_rows, by=INTERVAL_KEY)
-    update_values(Interval, INTERVAL_CHANGES[1:], changed_rows, by=INTERVAL_KEY)
-    update_values(Interval, INTERVAL_CHANGES, ended_rows, by=INTERVAL_KEY)
+    update_values(Interval, INTERVAL_CHANGES[1:], changed_rows, INTERVAL_KEY, all_or_nothing=True)
+    update_values(Interval, INTERVAL_CHANGES, ended_rows, INTERVAL_KEY, all_or_nothing=True)
     for chunk in _chunks(rows):
-        insert_values(Interval, INTERVAL_FIELDS, chunk)
+        insert_values(Interval, INTERVAL_FIELDS, chunk, all_or_nothing=True)
 
 
 #: The `Entity` columns of `_save_states`' tuples, in their order (the primary key first).

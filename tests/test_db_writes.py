@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import peewee
 import pytest
 
 from rintik_lite import db, services
@@ -205,3 +206,57 @@ def test_a_batch_is_written_in_few_statements(sqlite_url: str) -> None:
     assert Interval.select().where(Interval.end.is_null(False)).count() == 400
     assert 0 < written < 30, statements[:5]
     assert 0 < len(statements) - written < 30, statements[written : written + 5]
+    # All or nothing (`db._ALL_OR_NOTHING`): no statement journal to write. The resources
+    # stored already are updated, not upserted (an upsert's DO UPDATE journals anyway).
+    writes = [s for s in statements if s.startswith(("INSERT", "UPDATE"))]
+    assert {s.split(" INTO ")[0].split(' "')[0] for s in writes} == {
+        "INSERT OR ROLLBACK",
+        "UPDATE OR ROLLBACK",
+    }
+    assert any(s.startswith('UPDATE OR ROLLBACK "entity"') for s in statements[written:])
+    assert not any("ON CONFLICT" in s for s in writes)
+
+
+def test_all_or_nothing_writes_the_same_rows_and_gives_the_whole_transaction_up(
+    sqlite_url: str, sqlite_kind: str
+) -> None:
+    """On SQLite, `all_or_nothing` writes rows as without it (UPDATE ... FROM, or a
+    statement a row before 3.33), and a row that breaks a constraint rolls the whole
+    transaction back at once, not just its statement: raised as peewee's IntegrityError,
+    the connection usable after."""
+    rows = [interval_row(n) for n in range(30)]
+    changes = [
+        (Interval.end.db_value(T0 + timedelta(days=2)), rows[n][5], "x", "{}", *rows[n][2:4])
+        for n in range(0, 30, 2)
+    ]
+    with write_transaction():
+        insert_values(Interval, INTERVAL_FIELDS, rows, all_or_nothing=True)
+        update_values(
+            Interval,
+            ("end", "last_event", "name", "attributes"),
+            changes,
+            by=("entity_id", "start"),
+            all_or_nothing=True,
+        )
+    stored = stored_intervals()
+    assert len(stored) == 30
+    assert [k for k, v in stored.items() if v[1] is not None] == [
+        f"i-{n:03d}" for n in range(0, 30, 2)
+    ]
+    assert all(v[3] == "x" for v in stored.values() if v[1] is not None)
+
+    fields = ("entity_id", "entity_type", "project_id", "deleted", "last_key", "state")
+    entity = ("e-1", "volume", "p", False, "k", "{}")
+    in_transaction: list[bool] = []
+    with pytest.raises(peewee.IntegrityError), write_transaction():
+        insert_values(Entity, fields, [entity], all_or_nothing=True)
+        try:
+            other = ("e-2", *entity[1:])
+            insert_values(Entity, fields, [other, entity], all_or_nothing=True)  # e-1 again
+        finally:
+            in_transaction.append(db.database.connection().in_transaction)
+    assert in_transaction == [False]  # SQLite rolled it all back before raising
+    assert Entity.select().count() == 0
+    with write_transaction():
+        insert_values(Entity, fields, [("e-3", *entity[1:])], all_or_nothing=True)
+    assert [e.entity_id for e in Entity.select()] == ["e-3"]
