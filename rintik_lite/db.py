@@ -487,7 +487,9 @@ class Prepared:
 #: 20,000 of the replay bench's events wrote 148 MB of it, in 17,840 writes (strace), beside
 #: 100 MB of WAL; with `OR ROLLBACK`, none. Recording the bench's 50,000 events alone, this
 #: against the code before, alternated ten times (bench/RESULTS.md, session 17): faster in
-#: nine, a median of 3.35 s against 3.82 s, and the same ledger.
+#: nine, a median of 3.35 s against 3.82 s, and the same ledger; with stored resources
+#: updated a few hundred a statement (`services._save_states` says why), six times on a VM
+#: slower by then: faster in four, 4.04 s against 4.42 s.
 _ALL_OR_NOTHING = "OR ROLLBACK"
 
 
