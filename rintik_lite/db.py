@@ -253,6 +253,15 @@ def is_sqlite() -> bool:
     return isinstance(database.obj, peewee.SqliteDatabase)
 
 
+_WRITING = threading.local()  # whether this thread's innermost write_transaction is whole
+
+
+def whole_transaction() -> bool:
+    """Whether this thread's innermost `write_transaction` is a transaction of its own, not
+    a savepoint in a caller's (False outside any)."""
+    return bool(getattr(_WRITING, "whole", False))
+
+
 @contextmanager
 def write_transaction() -> Iterator[None]:
     """A transaction that takes the write lock at once (IMMEDIATE on SQLite).
@@ -260,10 +269,17 @@ def write_transaction() -> Iterator[None]:
     When SQLite's COMMIT fails (a full disk, an I/O error) SQLite has already rolled the
     transaction back, and peewee's own ROLLBACK then fails with "no transaction is active",
     which would hide the cause from the log and /healthz: the cause is raised instead.
+    Inside another one it is a savepoint of it (`whole_transaction` tells which).
     """
+    whole = database.transaction_depth() == 0  # peewee keeps no count of savepoints
     try:
         with database.atomic("IMMEDIATE") if is_sqlite() else database.atomic():
-            yield
+            outer = getattr(_WRITING, "whole", False)
+            _WRITING.whole = whole
+            try:
+                yield
+            finally:
+                _WRITING.whole = outer
         Checkpointer.committed()
     except peewee.OperationalError as exc:
         if "no transaction is active" not in str(exc):
@@ -481,7 +497,7 @@ class Prepared:
 #: What `all_or_nothing` does in `insert_values` and `update_values`: on SQLite, a row
 #: that breaks a constraint rolls the whole transaction back (`OR ROLLBACK`), rather than
 #: the statement alone. For statements whose transaction is given up on any error anyway
-#: (the collector's batches, `services.record_read`). Undoing one statement alone needs a
+#: (the collector's batches: `services._whole_transaction`). Undoing one statement alone needs a
 #: statement journal: SQLite saves there every page the statement changes that the
 #: transaction had changed already, spilled to a temporary file past 64 KB. Recording
 #: 20,000 of the replay bench's events wrote 148 MB of it, in 17,840 writes (strace), beside

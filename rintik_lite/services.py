@@ -31,6 +31,7 @@ from rintik_lite.db import (
     is_sqlite,
     rendered,
     update_values,
+    whole_transaction,
     write_transaction,
 )
 from rintik_lite.errors import BadNotification, InvalidInput
@@ -452,13 +453,11 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
                 continue
         accepted.append(p)
 
-    # 4. Store the events, then fold what they say into the ledger. The batch's writes are
-    # all or nothing (`db._ALL_OR_NOTHING`): on any error `record_read` gives the whole
-    # transaction up, so SQLite needs no statement journal to undo one statement alone.
+    # 4. Store the events, then fold what they say into the ledger.
     received_at = Event.received_at.db_value(now)
     event_values = [p.event_values(received_at) for p in accepted]
     for chunk in _chunks(event_values):
-        insert_values(Event, EVENT_FIELDS, chunk, all_or_nothing=True)
+        insert_values(Event, EVENT_FIELDS, chunk, all_or_nothing=_whole_transaction())
     failed = _apply_observations(
         [(p.sort_key, p.change) for p in accepted if isinstance(p.change, Observation)], stored
     )
@@ -489,6 +488,16 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
     for chunk in _chunks(quarantine_rows):
         Quarantine.insert_many(chunk).execute()
     return result
+
+
+def _whole_transaction() -> bool:
+    """Whether the batch's writes may be all or nothing (`db._ALL_OR_NOTHING`), so that
+    SQLite keeps no statement journal to undo one statement alone: when its transaction is
+    the whole one, which `record_read` gives up on any error (as do `record_api_message`
+    and `retry_quarantined`). Not inside a caller's own transaction (the importer's), where
+    the batch is a savepoint that `record_read` rolls back alone, then records again one
+    message at a time: `OR ROLLBACK` would end the caller's transaction with it."""
+    return whole_transaction()
 
 
 def _select_in(sql: str, keys: Sequence[str], tail: str = "") -> list[tuple[Any, ...]]:
@@ -743,8 +752,9 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
     # rewrites the entry of every index on a column an UPDATE sets, even to the value it
     # had, so only the columns that can have changed are set: a resource never changes
     # type and seldom project (from none to one), and a row's end changes once.
+    whole = _whole_transaction()
     for chunk in _chunks(sorted(created, key=lambda v: str(v[0]))):
-        insert_values(Entity, ENTITY_FIELDS, chunk, all_or_nothing=True)
+        insert_values(Entity, ENTITY_FIELDS, chunk, all_or_nothing=whole)
     moving = ("project_id", *ENTITY_CHANGES)
     if is_sqlite():  # (deleted, last_key, state) or (project_id, ...), then the id
         # A few rows a statement, as for an upsert: sqlite3 keeps up to 128 prepared
@@ -754,10 +764,10 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
         by_id = ("entity_id",)
         for chunk in _chunks(updated):
             same_project = [(*row[3:], row[0]) for row in chunk]
-            update_values(Entity, ENTITY_CHANGES, same_project, by_id, all_or_nothing=True)
+            update_values(Entity, ENTITY_CHANGES, same_project, by_id, all_or_nothing=whole)
         for chunk in _chunks(moved):
             moved_to = [(*row[2:], row[0]) for row in chunk]
-            update_values(Entity, moving, moved_to, by_id, all_or_nothing=True)
+            update_values(Entity, moving, moved_to, by_id, all_or_nothing=whole)
     else:
         for chunk in _chunks(updated):
             insert_values(Entity, ENTITY_FIELDS, chunk, update=ENTITY_CHANGES)
@@ -767,10 +777,10 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
         _select_in('DELETE FROM "interval" WHERE "entity_id"', chunk)
     # Rows are found by resource and start (the `interval_entity_id` index).
     delete_values(Interval, removed_rows, by=INTERVAL_KEY)
-    update_values(Interval, INTERVAL_CHANGES[1:], changed_rows, INTERVAL_KEY, all_or_nothing=True)
-    update_values(Interval, INTERVAL_CHANGES, ended_rows, INTERVAL_KEY, all_or_nothing=True)
+    update_values(Interval, INTERVAL_CHANGES[1:], changed_rows, INTERVAL_KEY, all_or_nothing=whole)
+    update_values(Interval, INTERVAL_CHANGES, ended_rows, INTERVAL_KEY, all_or_nothing=whole)
     for chunk in _chunks(rows):
-        insert_values(Interval, INTERVAL_FIELDS, chunk, all_or_nothing=True)
+        insert_values(Interval, INTERVAL_FIELDS, chunk, all_or_nothing=whole)
 
 
 #: The `Entity` columns of `_save_states`' tuples, in their order (the primary key first).

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rintik_lite import jsontext, services
-from rintik_lite.db import close_database, connect, database, open_database
+from rintik_lite.db import close_database, connect, database, open_database, write_transaction
 from rintik_lite.ledger.intervals import LedgerState
 from rintik_lite.models import V1_TABLES, Entity, Event, Project, Quarantine, VolumeType
 from tests.conftest import NOW, envelope, notification, record, refuse_events_of, reset_postgres
@@ -342,6 +342,39 @@ def test_a_message_the_database_always_refuses_is_quarantined_and_its_batch_appl
     assert "refused by the test trigger" in refused["reason"]
     assert json.loads(refused["body"])["oslo.message"]
     assert sorted(r["entity_id"] for r in services.usage(P1)) == ["i-1", "v-2"]
+    assert Event.select().count() == 2
+
+
+@pytest.mark.parametrize("inside", [False, True], ids=["its own transaction", "the caller's"])
+def test_a_batch_breaking_a_constraint_is_recorded_one_message_at_a_time(
+    db_url: str, inside: bool
+) -> None:
+    """A unique index added by hand allows one event of v-1: the batch holding two breaks
+    it, and is recorded again one message at a time, the second quarantined with the
+    database's reason. In its own transaction the batch's writes are all or nothing
+    (`db._ALL_OR_NOTHING`: SQLite rolls the transaction back itself); inside its caller's
+    (the importer's), its savepoint alone is rolled back, and the caller's transaction
+    goes on (`services._whole_transaction`)."""
+    database.execute_sql(
+        'CREATE UNIQUE INDEX "one_v1_event" ON "event" ("entity_id") WHERE "entity_id" = \'v-1\''
+    )
+    batch = (instance("create.end", 0), volume("create.end", 1), volume("delete.end", 2))
+    if inside:
+        with write_transaction():
+            Project.create(project_id="before", updated_at=NOW)
+            result = record(*batch)
+            Project.create(project_id="after", updated_at=NOW)
+        assert [p.project_id for p in Project.select().order_by(Project.project_id)] == [
+            "after",
+            "before",
+        ]
+    else:
+        result = record(*batch)
+    assert (result.received, result.applied, result.quarantined) == (3, 2, 1)
+    [refused] = services.quarantined()
+    assert refused["event_type"] == "volume.delete.end"
+    assert refused["reason"].startswith("refused by the database: IntegrityError: ")
+    assert sorted(r["entity_id"] for r in services.usage(P1)) == ["i-1", "v-1"]
     assert Event.select().count() == 2
 
 
