@@ -258,7 +258,12 @@ _WRITING = threading.local()  # whether this thread's innermost write_transactio
 
 def whole_transaction() -> bool:
     """Whether this thread's innermost `write_transaction` is a transaction of its own, not
-    a savepoint in a caller's (False outside any)."""
+    a savepoint in a caller's (False outside any). The collector's batches are written all
+    or nothing (`_ALL_OR_NOTHING`) only then: `services.record_read` gives its transaction
+    up on any error (as do `record_api_message` and `retry_quarantined`), but inside a
+    caller's (the importer's) it is a savepoint that `record_read` rolls back alone, then
+    records again one message at a time, and `OR ROLLBACK` would end the caller's
+    transaction with it."""
     return bool(getattr(_WRITING, "whole", False))
 
 
@@ -497,8 +502,8 @@ class Prepared:
 #: What `all_or_nothing` does in `insert_values` and `update_values`: on SQLite, a row
 #: that breaks a constraint rolls the whole transaction back (`OR ROLLBACK`), rather than
 #: the statement alone. For statements whose transaction is given up on any error anyway
-#: (the collector's batches: `services._whole_transaction`). Undoing one statement alone needs a
-#: statement journal: SQLite saves there every page the statement changes that the
+#: (the collector's batches, in a `whole_transaction`). Undoing one statement alone needs
+#: a statement journal: SQLite saves there every page the statement changes that the
 #: transaction had changed already, spilled to a temporary file past 64 KB. Recording
 #: 20,000 of the replay bench's events wrote 148 MB of it, in 17,840 writes (strace), beside
 #: 100 MB of WAL; with `OR ROLLBACK`, none. Recording the bench's 50,000 events alone, this

@@ -457,7 +457,7 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
     received_at = Event.received_at.db_value(now)
     event_values = [p.event_values(received_at) for p in accepted]
     for chunk in _chunks(event_values):
-        insert_values(Event, EVENT_FIELDS, chunk, all_or_nothing=_whole_transaction())
+        insert_values(Event, EVENT_FIELDS, chunk, all_or_nothing=whole_transaction())
     failed = _apply_observations(
         [(p.sort_key, p.change) for p in accepted if isinstance(p.change, Observation)], stored
     )
@@ -488,16 +488,6 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
     for chunk in _chunks(quarantine_rows):
         Quarantine.insert_many(chunk).execute()
     return result
-
-
-def _whole_transaction() -> bool:
-    """Whether the batch's writes may be all or nothing (`db._ALL_OR_NOTHING`), so that
-    SQLite keeps no statement journal to undo one statement alone: when its transaction is
-    the whole one, which `record_read` gives up on any error (as do `record_api_message`
-    and `retry_quarantined`). Not inside a caller's own transaction (the importer's), where
-    the batch is a savepoint that `record_read` rolls back alone, then records again one
-    message at a time: `OR ROLLBACK` would end the caller's transaction with it."""
-    return whole_transaction()
 
 
 def _select_in(sql: str, keys: Sequence[str], tail: str = "") -> list[tuple[Any, ...]]:
@@ -752,7 +742,7 @@ def _save_states(changes: Sequence[tuple[LedgerState, LedgerState | None, str | 
     # rewrites the entry of every index on a column an UPDATE sets, even to the value it
     # had, so only the columns that can have changed are set: a resource never changes
     # type and seldom project (from none to one), and a row's end changes once.
-    whole = _whole_transaction()
+    whole = whole_transaction()
     for chunk in _chunks(sorted(created, key=lambda v: str(v[0]))):
         insert_values(Entity, ENTITY_FIELDS, chunk, all_or_nothing=whole)
     moving = ("project_id", *ENTITY_CHANGES)

@@ -354,7 +354,7 @@ def test_a_batch_breaking_a_constraint_is_recorded_one_message_at_a_time(
     database's reason. In its own transaction the batch's writes are all or nothing
     (`db._ALL_OR_NOTHING`: SQLite rolls the transaction back itself); inside its caller's
     (the importer's), its savepoint alone is rolled back, and the caller's transaction
-    goes on (`services._whole_transaction`)."""
+    goes on (`db.whole_transaction`)."""
     database.execute_sql(
         'CREATE UNIQUE INDEX "one_v1_event" ON "event" ("entity_id") WHERE "entity_id" = \'v-1\''
     )
