@@ -731,7 +731,117 @@ def decode_only(files: Sequence[str]) -> float:
     return float(out[1])
 
 
-def replay(report: Report, db: str, count: int, projects: int) -> None:
+#: `replay --split`, in a child process: `record FILE... TIMED TRACED TRACE` times reading
+#: the files as a reader process does (read, pack, pickle) and recording them as `replay`
+#: does (unpickle, unpack, `record_read`) into database TIMED, each in this thread's CPU
+#: time; then records them again into TRACED, keeping every SQL statement with its
+#: parameters, into the file TRACE. `sql DB TRACE` runs those statements alone, bound as
+#: they were, into a fresh database opened as rintik-lite opens one.
+SPLIT = """
+import gc, json, pickle, sys, time
+from datetime import UTC, datetime
+from pathlib import Path
+from rintik_lite import db, gctune, reading, services
+from rintik_lite.cli import REPLAY_BATCH, _batches  # replay's own batches of file spans
+
+mode, *paths = sys.argv[1:]
+if mode == "record":
+    *files, timed, traced, trace_path = paths
+    batches = list(_batches([Path(f) for f in files], REPLAY_BATCH, lambda: None))
+    trace = []
+
+    class Traced:  # each statement kept, then run
+        def __init__(self, inner):
+            self.inner = inner
+        def execute(self, sql, params=()):
+            trace.append((sql, tuple(params), False))
+            return self.inner.execute(sql, params)
+        def executemany(self, sql, rows):
+            rows = [tuple(r) for r in rows]
+            trace.append((sql, rows, True))
+            return self.inner.executemany(sql, rows)
+        def __getattr__(self, name):
+            return getattr(self.inner, name)
+
+    with gctune.tuned():
+        started = time.thread_time()
+        blobs = [pickle.dumps(reading.read_messages(reading.expanded(b), ()).packed(), 5)
+                 for b in batches]
+        read = time.thread_time() - started
+        now = datetime.now(UTC)
+        # Timed as it runs, then again into another database keeping every statement: what
+        # the trace holds (every body) would cost the timed run page faults of its own.
+        for path in (timed, traced):
+            db.open_database("sqlite:///" + path)
+            if path == traced:
+                cursor = db.database.obj.cursor
+                db.database.obj.cursor = lambda *a, **k: Traced(cursor(*a, **k))
+            gc.collect()
+            started = time.thread_time()
+            for blob in blobs:
+                services.record_read(services.ReadBatch.unpacked(pickle.loads(blob)), now)
+            if path == timed:
+                recorded = time.thread_time() - started
+    with open(trace_path, "wb") as out:
+        pickle.dump(trace, out, 5)
+    print(json.dumps({"read": read, "record": recorded, "statements": len(trace)}))
+else:
+    database, trace_path = paths
+    db.open_database("sqlite:///" + database)
+    with open(trace_path, "rb") as f:
+        trace = pickle.load(f)
+    trace = trace[next(i for i, t in enumerate(trace) if t[0].startswith("BEGIN")):]
+    cursor = db.database.connection().cursor()
+    started = time.thread_time()
+    for sql, params, many in trace:
+        if many:
+            cursor.executemany(sql, params)
+        else:
+            cursor.execute(sql, params)
+            if cursor.description:
+                cursor.fetchall()
+            if sql == "COMMIT":
+                db.Checkpointer.committed()
+    print(json.dumps({"sql": time.thread_time() - started}))
+"""
+
+
+def split(report: Report, ws: Workspace, files: Sequence[str], count: int) -> None:
+    """Where replay's CPU goes (`--split`, SQLite): reading, recording, and the SQL that
+    recording ran, run alone; microseconds of one thread's CPU an event."""
+
+    def child(*args: str) -> dict[str, float]:
+        out = subprocess.run(
+            [sys.executable, "-c", SPLIT, *args],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=child_env(),
+            timeout=max(600, count / 50),
+        )
+        return dict(json.loads(out.stdout.splitlines()[-1]))
+
+    trace = str(ws.root / "split-trace.pickle")
+    log(f"split: reading and recording {count} events in one process, load {load_average()}")
+    databases = [str(ws.root / f"split-{name}.db") for name in ("timed", "traced", "sql")]
+    recorded = child("record", *files, *databases[:2], trace)
+    log("split: the recording's SQL alone")
+    sql = child("sql", databases[2], trace)["sql"]
+    us = 1e6 / count
+    reading, recording = recorded["read"] * us, recorded["record"] * us
+    report.add("split_reading_us", round(reading, 1), "split: reading, us/event (a reader's)")
+    report.add("split_recording_us", round(recording, 1), "split: recording, us/event")
+    report.add("split_recording_sql_us", round(sql * us, 1), "  of which its SQL, run alone")
+    report.add("split_statements", int(recorded["statements"]), "  statements")
+    ceiling = 1e6 / max(reading, recording)
+    report.add(
+        "split_pipeline_ceiling_events_per_s",
+        round(ceiling),
+        "split: replay's ceiling, each stage on a core of its own and nothing else running",
+    )
+
+
+def replay(report: Report, db: str, count: int, projects: int, split_cpu: bool = False) -> None:
     ws = Workspace(db)
     try:
         pairs = day_of_backlog(count, projects)
@@ -798,6 +908,11 @@ def replay(report: Report, db: str, count: int, projects: int) -> None:
             f">= {TARGETS['replay_events_per_s']} events/s",
             count / net >= TARGETS["replay_events_per_s"],
         )
+        if split_cpu:
+            if db == "sqlite":
+                split(report, ws, files, count)
+            else:
+                report.note("--split traces SQLite's statements only: not run")
     finally:
         ws.close()
 
@@ -1204,6 +1319,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--sizes", default="1000,10000,100000,1000000", help="scaling: intervals / lines"
     )
     parser.add_argument("--batch", type=int, default=10_000, help="scaling: ingest batch")
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="replay, SQLite: then time reading, recording and its SQL alone, in one process",
+    )
     parser.add_argument("--record", action="store_true", help="append to bench/RESULTS.md")
     parser.add_argument(
         "--profile", type=Path, default=None, help="py-spy each rintik-lite process into DIR"
@@ -1222,7 +1342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.name == "ingest":
         ingest(report, args.db, args.events, args.projects or 1000)
     elif args.name == "replay":
-        replay(report, args.db, args.events, args.projects or 1000)
+        replay(report, args.db, args.events, args.projects or 1000, args.split)
     elif args.name == "close":
         close(report, args.db, args.projects or 10_000)
     elif args.name == "api":
