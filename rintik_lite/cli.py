@@ -426,7 +426,10 @@ def _table(rows: list[dict[str, Any]], columns: list[str], detail: Any = None) -
 
 @events_app.command("failed")
 def events_failed(config: ConfigOption = None, json_output: JsonOption = False) -> None:
-    """List quarantined messages and why they could not be applied.
+    """List quarantined messages and why they could not be applied (the newest reason).
+
+    Each message is listed once: `attempts` counts the times it came (redelivered, replayed
+    again) or was retried, and `received_at` is the first.
 
     Example: rintik-lite events failed --json
     """

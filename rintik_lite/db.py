@@ -749,7 +749,61 @@ def _v5(db: peewee.Database) -> None:
         db.execute_sql(f'DROP INDEX IF EXISTS "{name}"')
 
 
-MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1, _v2, _v3, _v4, _v5]
+def _v6(db: peewee.Database) -> None:
+    """`quarantine.digest`: a message quarantined again (redelivered after a crash, replayed
+    twice, retried) is counted on its row instead of added as another."""
+    # v1 made it, on a database created since (as `_v4`'s column).
+    columns = db.execute_sql("SELECT * FROM quarantine WHERE 1 = 0").description
+    if "digest" not in {column[0] for column in columns}:
+        db.execute_sql("ALTER TABLE quarantine ADD COLUMN digest VARCHAR(64)")
+    digest_quarantine()
+    db.execute_sql(
+        'CREATE UNIQUE INDEX IF NOT EXISTS "quarantine_digest" ON "quarantine" ("digest")'
+    )
+
+
+def digest_quarantine() -> int:
+    """Give each quarantined message stored without a digest (before schema version 6, or
+    by hand) its `quarantine_digest`, and keep each body once: a row whose body another
+    row holds is merged into that one (attempts added up, the newer reason, the earlier
+    time received) and deleted. Returns how many rows were merged away. Run it inside a
+    write transaction."""
+    from rintik_lite.models import Quarantine as Q
+    from rintik_lite.models import quarantine_digest
+
+    known = dict(Q.select(Q.digest, Q.id).where(Q.digest.is_null(False)).tuples())
+    merged = last = 0
+    while True:  # a page of bodies at a time: a flood of bad messages may be large
+        page = list(
+            Q.select(Q.id, Q.body)
+            .where(Q.digest.is_null() & (Q.id > last))
+            .order_by(Q.id)
+            .limit(500)
+            .tuples()
+        )
+        for row_id, body in page:
+            key = quarantine_digest(body)
+            into = known.setdefault(key, row_id)
+            if into == row_id:
+                Q.update(digest=key).where(Q.id == row_id).execute()
+                continue
+            both = Q.select(Q.id, Q.received_at, Q.reason, Q.attempts).where(
+                Q.id.in_([into, row_id])
+            )
+            older, newer = sorted(both, key=lambda q: q.id)
+            Q.update(
+                attempts=older.attempts + newer.attempts,
+                reason=newer.reason,
+                received_at=min(older.received_at, newer.received_at),
+            ).where(Q.id == into).execute()
+            Q.delete().where(Q.id == row_id).execute()
+            merged += 1
+        if not page:
+            return merged
+        last = page[-1][0]
+
+
+MIGRATIONS: list[Callable[[peewee.Database], None]] = [_v1, _v2, _v3, _v4, _v5, _v6]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -43,14 +43,11 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import peewee
-
 from rintik_lite import services
 from rintik_lite.db import write_transaction
 from rintik_lite.errors import BadNotification, InvalidInput
 from rintik_lite.ledger import notifications
 from rintik_lite.ledger.notifications import GIB, format_time, parse_time
-from rintik_lite.models import Quarantine
 
 SOURCE = "import"
 PUBLISHER = "rintik-lite.import"
@@ -333,11 +330,9 @@ def import_inventory(
             raise InvalidInput(f"{item.section}: {exc}") from None
         bodies.append(services.Incoming(body, SOURCE))
     with write_transaction():
-        last = Quarantine.select(peewee.fn.MAX(Quarantine.id)).scalar() or 0
         result = services.record_messages(bodies, now, metadata_whitelist)
         if result.quarantined:
-            refused = Quarantine.select().where(Quarantine.id > last).order_by(Quarantine.id)
-            reasons = "; ".join(row.reason for row in refused.limit(3))
+            reasons = "; ".join(result.reasons[:3])
             raise InvalidInput(f"the ledger refused {result.quarantined} item(s): {reasons}")
     return {
         "resources": len(items),

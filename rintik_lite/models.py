@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -91,7 +92,10 @@ class Event(BaseModel):
 
 
 class Quarantine(BaseModel):
-    """A message that could not be decoded or applied, kept with its reason."""
+    """A message that could not be decoded or applied, kept once with its newest reason:
+    `attempts` counts the times it came (redelivered, replayed again) or was retried, and
+    `received_at` is the first. `digest` (`quarantine_digest` of the body) finds it again;
+    None only on a row not written by rintik-lite (`db.digest_quarantine` fills it)."""
 
     received_at = UTCDateTimeField()
     source = peewee.CharField(max_length=16)
@@ -99,6 +103,13 @@ class Quarantine(BaseModel):
     reason = peewee.TextField()
     body = peewee.TextField()
     attempts = peewee.IntegerField(default=1)
+    digest = peewee.CharField(max_length=64, null=True, unique=True)
+
+
+def quarantine_digest(body: str) -> str:
+    """What finds a quarantined body again: the SHA-256 of its text (as stored: text every
+    database can hold, so it encodes), in hex."""
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()
 
 
 class Entity(BaseModel):

@@ -27,6 +27,7 @@ from rintik_lite.db import (
     Prepared,
     database,
     delete_values,
+    digest_quarantine,
     insert_values,
     is_sqlite,
     rendered,
@@ -52,6 +53,7 @@ from rintik_lite.models import (
     Project,
     Quarantine,
     VolumeType,
+    quarantine_digest,
 )
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,9 @@ class Incoming:
     error: str | None = None
 
 
+REASONS = 10  # `BatchResult.reasons` kept
+
+
 @dataclass
 class BatchResult:
     """What a batch did. `received == applied + ignored + duplicate + quarantined`."""
@@ -81,6 +86,9 @@ class BatchResult:
     duplicate: int = 0  # seen before (same message id, or same body)
     quarantined: int = 0
     by_type: Counter[tuple[str, str]] = field(default_factory=Counter)  # (event_type, outcome)
+    #: The reasons of the first `REASONS` messages quarantined, in order (for a caller
+    #: that refuses what it sent: the API, the importer).
+    reasons: list[str] = field(default_factory=list)
 
     def add(self, other: BatchResult) -> None:
         self.received += other.received
@@ -89,6 +97,7 @@ class BatchResult:
         self.duplicate += other.duplicate
         self.quarantined += other.quarantined
         self.by_type.update(other.by_type)
+        self.reasons.extend(other.reasons[: REASONS - len(self.reasons)])
 
 
 def _body_text(body: bytes | str) -> str:
@@ -387,17 +396,20 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
     debug = log.isEnabledFor(logging.DEBUG)  # once per batch: per-event lines cost nothing off
 
     def quarantine(source: str, body: bytes | str, event_type: str | None, reason: str) -> None:
+        kept = _storable(reason[:2000])
         quarantine_rows.append(
             {
                 "received_at": now,
                 "source": source,
                 "event_type": _storable(event_type)[:MAX_TEXT] if event_type else None,
-                "reason": _storable(reason[:2000]),
+                "reason": kept,
                 "body": _storable(_body_text(body)),
             }
         )
         result.quarantined += 1
         result.by_type[(event_type or "?", "quarantined")] += 1
+        if len(result.reasons) < REASONS:
+            result.reasons.append(kept)
         if debug:
             log.debug("event %s from %s: quarantined: %s", event_type or "?", source, reason)
 
@@ -485,9 +497,36 @@ def _record_read(batch: ReadBatch, now: datetime) -> BatchResult:
                 getattr(p.change, "project_id", None),
             )
             log.debug("event %s %s: applied to %s", event_type, p.key, target)
-    for chunk in _chunks(quarantine_rows):
-        Quarantine.insert_many(chunk).execute()
+    _store_quarantined(quarantine_rows)
     return result
+
+
+def _store_quarantined(rows: Sequence[dict[str, Any]]) -> None:
+    """Keep each quarantined body once (`Quarantine`): one already kept (redelivered,
+    replayed again, retried, or twice in this batch) adds to that row's attempts and gives
+    it its newest reason; the others are inserted."""
+    fresh: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        key = quarantine_digest(row["body"])
+        seen = fresh.get(key)
+        if seen is None:
+            fresh[key] = {**row, "digest": key, "attempts": 1}
+        else:
+            seen["attempts"] += 1
+            seen["reason"] = row["reason"]
+    kept: dict[str, int] = {}
+    for chunk in _chunks(list(fresh)):
+        kept.update(
+            (key, row_id)
+            for key, row_id in _select_rows_in(("digest", "id"), "quarantine", "digest", chunk)
+        )
+    for key, row_id in kept.items():
+        again = fresh.pop(key)
+        Quarantine.update(
+            attempts=Quarantine.attempts + again["attempts"], reason=again["reason"]
+        ).where(Quarantine.id == row_id).execute()
+    for chunk in _chunks(list(fresh.values())):
+        Quarantine.insert_many(chunk).execute()
 
 
 def _select_in(sql: str, keys: Sequence[str], tail: str = "") -> list[tuple[Any, ...]]:
@@ -597,8 +636,7 @@ def record_api_message(
     with write_transaction():
         result = _record([Incoming(body, "api")], now, metadata_whitelist)
         if result.quarantined:
-            reason = Quarantine.select().order_by(Quarantine.id.desc()).first()
-            raise InvalidInput(reason.reason if reason else "refused")
+            raise InvalidInput(result.reasons[0])
     return result
 
 
@@ -868,23 +906,16 @@ def quarantined(limit: int | None = None) -> list[dict[str, Any]]:
 
 
 def retry_quarantined(now: datetime, metadata_whitelist: Sequence[str] = ()) -> BatchResult:
-    """Apply every quarantined message again; those that now apply leave the quarantine."""
+    """Apply every quarantined message again; those that now apply leave the quarantine,
+    and those that do not stay, each on its row, with one more attempt and the reason of
+    this one (`_store_quarantined` finds the row by its digest)."""
     total = BatchResult()
     with write_transaction():
+        digest_quarantine()  # rows written by hand have none
         rows = list(Quarantine.select().order_by(Quarantine.id))
         for row in rows:
             result = _record([Incoming(row.body, row.source)], now, metadata_whitelist)
-            if result.quarantined:
-                # _record quarantined it again as a new row: keep the old row, count attempts.
-                Quarantine.delete().where(
-                    (Quarantine.id != row.id)
-                    & (Quarantine.body == row.body)
-                    & (Quarantine.received_at == now)
-                ).execute()
-                Quarantine.update(attempts=Quarantine.attempts + 1).where(
-                    Quarantine.id == row.id
-                ).execute()
-            else:
+            if not result.quarantined:
                 row.delete_instance()
             total.add(result)
     return total

@@ -181,11 +181,18 @@ def test_events_failed_and_retry(tmp_path: Path, sqlite_url: str) -> None:
     failed = json.loads(
         runner.invoke(app, ["events", "failed", "--json", "--config", str(config)]).stdout
     )
-    assert [(f["event_type"], f["reason"]) for f in failed] == [
-        ("volume.create.end", "payload.volume_id is missing")
+    assert [(f["event_type"], f["reason"], f["attempts"]) for f in failed] == [
+        ("volume.create.end", "payload.volume_id is missing", 1)
     ]
+    # Replayed again, it is quarantined again, on the same row.
+    result = runner.invoke(app, ["replay", str(bad), "--config", str(config)])
+    assert result.stdout == "1 received, 0 applied, 0 ignored, 0 duplicate, 1 quarantined\n"
     result = runner.invoke(app, ["events", "retry", "--config", str(config)])
     assert result.stdout.strip() == "1 retried: 0 applied, 0 duplicate, 1 still quarantined"
+    again = json.loads(
+        runner.invoke(app, ["events", "failed", "--json", "--config", str(config)]).stdout
+    )
+    assert [(f["id"], f["attempts"]) for f in again] == [(failed[0]["id"], 3)]
     table = runner.invoke(app, ["events", "failed", "--config", str(config)])
     assert "volume.create.end" in table.stdout
 
@@ -273,6 +280,18 @@ def test_replay_reads_the_whole_corpus_without_crashing(tmp_path: Path) -> None:
         summary["applied"] + summary["ignored"] + summary["duplicate"] + summary["quarantined"]
     )
     assert summary["applied"] > 40
+    # Replayed again: nothing new, and each message quarantined the first time is still
+    # one entry of the quarantine, counted twice.
+    first = summary
+    result = rintik("replay", str(CORPUS), "--json", env=env)
+    summary = json.loads(result.stdout)
+    assert (summary["duplicate"], summary["quarantined"]) == (
+        first["applied"] + first["ignored"] + first["duplicate"],
+        first["quarantined"],
+    )
+    failed = json.loads(rintik("events", "failed", "--json", env=env).stdout)
+    assert len(failed) == first["quarantined"] > 0
+    assert {f["attempts"] for f in failed} == {2}
 
 
 def test_every_command_is_in_the_readme() -> None:

@@ -14,15 +14,16 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import peewee
 import pytest
 from playhouse.db_url import connect
 
 from rintik_lite import db
 from rintik_lite.db import close_database, database, open_database
-from rintik_lite.models import Event
+from rintik_lite.models import Event, Quarantine, quarantine_digest
 from tests.conftest import POSTGRES_URL, reset_postgres
 
 
@@ -159,6 +160,43 @@ def index_names() -> set[str]:
     else:
         sql = "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()"
     return {name for (name,) in database.execute_sql(sql).fetchall()}
+
+
+def test_version_6_keeps_each_quarantined_body_once(db_url: str) -> None:
+    """A database of version 5 may hold the same message quarantined several times: each
+    body is then kept once, on its first row, with the attempts added up and the newest
+    reason, and found by its digest from then on."""
+    with database.atomic():  # as version 5 left the table
+        database.execute_sql('DROP INDEX "quarantine_digest"')
+        database.execute_sql("ALTER TABLE quarantine DROP COLUMN digest")
+        db.SchemaVersion.update(version=5).execute()
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+    for hours, body, reason, attempts in [
+        (0, "{not json", "body is not JSON", 1),
+        (1, "{other", "body is not JSON either", 2),
+        (2, "{not json", "body is still not JSON", 2),
+        (3, "{not json", "body is not JSON, again", 1),
+    ]:
+        Quarantine.insert(
+            received_at=t0 + timedelta(hours=hours),
+            source="amqp",
+            reason=reason,
+            body=body,
+            attempts=attempts,
+        ).execute()
+    assert db.upgrade() == (5, db.SCHEMA_VERSION)
+    kept = list(Quarantine.select().order_by(Quarantine.id))
+    assert [(q.id, q.body, q.attempts, q.reason, q.received_at) for q in kept] == [
+        (1, "{not json", 4, "body is not JSON, again", t0),
+        (2, "{other", 2, "body is not JSON either", t0 + timedelta(hours=1)),
+    ]
+    assert [q.digest for q in kept] == [quarantine_digest(q.body) for q in kept]
+    assert "quarantine_digest" in index_names()
+    with pytest.raises(peewee.IntegrityError), database.atomic():
+        Quarantine.create(
+            received_at=t0, source="amqp", reason="r", body="x", digest=kept[0].digest
+        )
+    assert db.upgrade() == (db.SCHEMA_VERSION, db.SCHEMA_VERSION)
 
 
 def test_version_5_drops_the_indexes_no_query_uses(db_url: str) -> None:

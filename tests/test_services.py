@@ -229,6 +229,48 @@ def test_retry_applies_a_fixed_message_and_keeps_a_still_bad_one(db_url: str) ->
     assert spans() == [("i-1", iso(0), None)]
 
 
+def test_a_message_quarantined_again_is_one_entry_counting_each_time(db_url: str) -> None:
+    """Redelivered after a crash, replayed twice, or twice in one batch: the same body is
+    kept once, `attempts` counting every time it came, with its newest reason."""
+    record(volume("create.end", 0, volume_id="shared-id"))
+    clash = instance("create.end", 1, instance_id="shared-id")
+    first = record("{not json", clash, "{other", now=NOW)
+    assert first.quarantined == 3
+    # What cannot be read is set aside first, then what the ledger refuses.
+    assert first.reasons[2] == "entity shared-id is a volume in the ledger, not a instance"
+    later = NOW + timedelta(hours=1)
+    again = record(clash, "{not json", "{not json", now=later)
+    assert (again.received, again.quarantined) == (3, 3)
+    kept = services.quarantined()
+    assert [(q["body"], q["attempts"]) for q in kept] == [
+        ("{not json", 3),
+        ("{other", 1),
+        (envelope(clash), 2),
+    ]
+    assert {q["received_at"] for q in kept} == {services.format_time(NOW)}  # the first time
+    # Retried, each is counted on its own row (one that applies leaves: the test above).
+    retried = services.retry_quarantined(later)
+    assert (retried.received, retried.quarantined) == (3, 3)
+    assert [(q["id"], q["attempts"]) for q in services.quarantined()] == [
+        (kept[0]["id"], 4),
+        (kept[1]["id"], 2),
+        (kept[2]["id"], 3),
+    ]
+
+
+def test_a_message_quarantined_for_another_reason_keeps_the_newest(db_url: str) -> None:
+    record(volume("create.end", 0, volume_id="shared-id"))
+    clash = instance("create.end", 1, instance_id="shared-id")
+    record(clash)
+    (kept,) = services.quarantined()
+    assert kept["reason"] == "entity shared-id is a volume in the ledger, not a instance"
+    Entity.update(entity_type="image").where(Entity.entity_id == "shared-id").execute()
+    record(clash, now=NOW + timedelta(hours=1))
+    assert [(q["id"], q["attempts"], q["reason"]) for q in services.quarantined()] == [
+        (kept["id"], 2, "entity shared-id is a image in the ledger, not a instance")
+    ]
+
+
 def test_a_late_create_after_its_delete_never_reopens(db_url: str) -> None:
     record(instance("delete.end", 5, launched=1, deleted=5))
     assert spans() == [("i-1", iso(1), iso(5))]
