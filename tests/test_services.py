@@ -15,7 +15,15 @@ from hypothesis import strategies as st
 from rintik_lite import jsontext, services
 from rintik_lite.db import close_database, connect, database, open_database, write_transaction
 from rintik_lite.ledger.intervals import LedgerState
-from rintik_lite.models import V1_TABLES, Entity, Event, Project, Quarantine, VolumeType
+from rintik_lite.models import (
+    V1_TABLES,
+    Entity,
+    Event,
+    Project,
+    Quarantine,
+    VolumeType,
+    quarantine_digest,
+)
 from tests.conftest import NOW, envelope, notification, record, refuse_events_of, reset_postgres
 
 P1 = "7c150a59fe714e6f9263774af9688f0e"
@@ -428,6 +436,27 @@ def postgresql_url() -> Iterator[str]:
     close_database()
 
 
+def another_consumer_commits(
+    url: str, monkeypatch: pytest.MonkeyPatch, table: str, sql: str, params: tuple[Any, ...]
+) -> list[str]:
+    """Make a second consumer on PostgreSQL commit `sql` right after this one's first
+    lookup of `table` (the race a second collector makes); the list says once it did."""
+    real = services._select_rows_in
+    raced: list[str] = []
+
+    def racing(columns: Any, looked_up: str, *args: Any) -> Any:
+        found = real(columns, looked_up, *args)
+        if looked_up == table and not raced:  # the other collector commits it right now
+            raced.append(table)
+            other = connect(url)
+            other.execute_sql(sql, params)
+            other.close()
+        return found
+
+    monkeypatch.setattr(services, "_select_rows_in", racing)
+    return raced
+
+
 def test_a_message_stored_meanwhile_by_another_consumer_is_a_duplicate_not_an_error(
     postgresql_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -437,29 +466,42 @@ def test_a_message_stored_meanwhile_by_another_consumer_is_a_duplicate_not_an_er
     nothing is quarantined."""
     message = instance("create.end", 0)
     body = envelope(message)
-    real = services._select_rows_in
-    raced: list[str] = []
-
-    def racing(columns: Any, table: str, *args: Any) -> Any:
-        found = real(columns, table, *args)
-        if table == "event" and not raced:  # the other collector commits it right now
-            raced.append(table)
-            other = connect(postgresql_url)
-            other.execute_sql(
-                'INSERT INTO "event" ("key", "event_type", "source", "received_at", "body") '
-                "VALUES (%s, %s, %s, %s, %s)",
-                (message["message_id"], message["event_type"], "amqp", NOW, body),
-            )
-            other.close()
-        return found
-
-    monkeypatch.setattr(services, "_select_rows_in", racing)
+    raced = another_consumer_commits(
+        postgresql_url,
+        monkeypatch,
+        "event",
+        'INSERT INTO "event" ("key", "event_type", "source", "received_at", "body") '
+        "VALUES (%s, %s, %s, %s, %s)",
+        (message["message_id"], message["event_type"], "amqp", NOW, body),
+    )
     result = record(body)
     assert raced == ["event"]
     assert "the database refused a batch of 1 messages" in caplog.text  # the race happened
     assert (result.received, result.duplicate, result.quarantined) == (1, 1, 0)
     assert services.quarantined() == []
     assert Event.select().count() == 1
+
+
+def test_a_message_quarantined_meanwhile_by_another_consumer_is_counted_on_its_row(
+    postgresql_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two collectors on PostgreSQL quarantine the same bad message at once (a
+    redelivery): the other commits its row between this batch's lookup and its insert,
+    which the unique digest refuses. Recorded again, the row is found and counted on."""
+    body = "{not json"
+    raced = another_consumer_commits(
+        postgresql_url,
+        monkeypatch,
+        "quarantine",
+        'INSERT INTO "quarantine" ("received_at", "source", "reason", "body", "attempts", '
+        '"digest") VALUES (%s, %s, %s, %s, %s, %s)',
+        (NOW, "amqp", "body is not JSON", body, 1, quarantine_digest(body)),
+    )
+    result = record(body)
+    assert raced == ["quarantine"]
+    assert "the database refused a batch of 1 messages" in caplog.text  # the race happened
+    assert (result.received, result.quarantined) == (1, 1)
+    assert [(q["body"], q["attempts"]) for q in services.quarantined()] == [(body, 2)]
 
 
 def test_a_database_error_fails_the_whole_batch_for_the_caller_to_retry(
