@@ -718,17 +718,21 @@ print(count, time.perf_counter() - started)
 """
 
 
-def decode_only(files: Sequence[str]) -> float:
-    """Seconds a fresh Python takes to read and decode `files` (`DECODE_ONLY`)."""
-    out = subprocess.run(
-        [sys.executable, "-c", DECODE_ONLY, *files],
+def python_script(script: str, *args: str, timeout: float = 600) -> str:
+    """What `script` prints, run with `args` by a fresh Python of this venv."""
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
         capture_output=True,
         text=True,
         check=True,
         env=child_env(),
-        timeout=600,
-    ).stdout.split()
-    return float(out[1])
+        timeout=timeout,
+    ).stdout
+
+
+def decode_only(files: Sequence[str]) -> float:
+    """Seconds a fresh Python takes to read and decode `files` (`DECODE_ONLY`)."""
+    return float(python_script(DECODE_ONLY, *files).split()[1])
 
 
 #: `replay --split`, in a child process: `record FILE... TIMED TRACED TRACE` times reading
@@ -811,15 +815,8 @@ def split(report: Report, ws: Workspace, files: Sequence[str], count: int) -> No
     recording ran, run alone; microseconds of one thread's CPU an event."""
 
     def child(*args: str) -> dict[str, float]:
-        out = subprocess.run(
-            [sys.executable, "-c", SPLIT, *args],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=child_env(),
-            timeout=max(600, count / 50),
-        )
-        return dict(json.loads(out.stdout.splitlines()[-1]))
+        out = python_script(SPLIT, *args, timeout=max(600, count / 50))
+        return dict(json.loads(out.splitlines()[-1]))
 
     trace = str(ws.root / "split-trace.pickle")
     log(f"split: reading and recording {count} events in one process, load {load_average()}")
